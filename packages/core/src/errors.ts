@@ -1,0 +1,58 @@
+/**
+ * One error base class for the whole project (STYLE principle 7): a stable string `code`, a
+ * sentence a householder understands, and a chained `cause`. Transports map codes to statuses
+ * only at their edge (HTTP status, MQTT error envelope).
+ */
+export type ErrorCode =
+  // input and lookup
+  | 'invalid_input'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'conflict'
+  | 'config_invalid'
+  // versions and compatibility (invariants 2 and 5)
+  | 'version_invalid'
+  | 'version_ambiguous'
+  | 'incompatible'
+  | 'downgrade'
+  | 'retracted'
+  // jobs and sequencing (invariants 1, 3, 6)
+  | 'illegal_transition'
+  | 'home_busy'
+  | 'queue_halted'
+  | 'queue_not_halted'
+  | 'cancel_too_late'
+  | 'preflight_failed'
+  | 'policy_blocks'
+  | 'already_up_to_date'
+  // images (invariant 4)
+  | 'image_length_mismatch'
+  | 'image_hash_mismatch'
+  | 'image_unavailable'
+  // store and transport
+  | 'store_failure'
+  | 'gateway_failure'
+  | 'internal';
+
+export class FirmwardError extends Error {
+  readonly code: ErrorCode;
+  /** Extra, machine-readable detail (never needed to understand `message`). */
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  /**
+   * @example
+   * throw new FirmwardError('cancel_too_late', 'The update is already installing; it cannot be stopped safely now.');
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FirmwardError';
+    this.code = code;
+    this.detail = options?.detail;
+  }
+}
+
+export function isFirmwardError(value: unknown, code?: ErrorCode): value is FirmwardError {
+  return value instanceof FirmwardError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,22 @@
+import type { EpochMs } from '@firmward/core';
+import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
+
+/** What a gateway tells the hub. Handlers must not throw; the gateway logs what they reject. */
+export interface GatewayHandler {
+  onState(deviceId: string, state: DeviceState, at: EpochMs): Promise<void>;
+  onAvailability(deviceId: string, online: boolean, at: EpochMs): Promise<void>;
+  onEvent(deviceId: string, event: DeviceEvent, at: EpochMs): Promise<void>;
+  /** A message that could not be accepted (bad JSON, wrong schema, unknown device): nothing changed. */
+  onRejected(info: { deviceId: string | null; topic: string; error: string; at: EpochMs }): void;
+}
+
+/**
+ * The hub's side of a device protocol. Commands are idempotent by job id: sending the same one
+ * twice is harmless, and the hub re-sends until the device answers.
+ */
+export interface DeviceGateway {
+  readonly name: string;
+  start(handler: GatewayHandler): Promise<void>;
+  stop(): Promise<void>;
+  send(deviceId: string, command: OfferCommand | InstallCommand | CancelCommand): Promise<void>;
+}
