@@ -92,6 +92,17 @@ export interface Store {
   getRelease(releaseId: string): Promise<Release | null>;
   listReleases(): Promise<Release[]>;
 
+  /** A person said no to this release for this device (skip or cancel): it is not queued again. */
+  addSkip(deviceId: string, releaseId: string, at: EpochMs, actor: string): Promise<void>;
+  /** "Update now" lifts every skip of the device. */
+  removeSkips(deviceId: string): Promise<void>;
+  /** Keys `${deviceId}|${releaseId}`. */
+  listSkips(): Promise<Set<string>>;
+
+  /** The hash of a device's MQTT secret (never the secret itself). */
+  setDeviceSecret(deviceId: string, secretHash: string): Promise<void>;
+  getDeviceSecret(deviceId: string): Promise<string | null>;
+
   /**
    * Inserts a new job. Fails with `conflict` when the device already has an open job, and with
    * `home_busy` when the job is active and the home already has an active job.
