@@ -34,6 +34,8 @@ export type ErrorCode =
   // store and transport
   | 'store_failure'
   | 'gateway_failure'
+  // a client (CLI, dashboard) cannot reach the hub at all
+  | 'hub_unreachable'
   | 'internal';
 
 export class FirmwardError extends Error {

@@ -7,3 +7,14 @@ export * from './home.ts';
 export * from './device.ts';
 export * from './job.ts';
 export * from './preflight/types.ts';
+export * from './sequencer.ts';
+export * from './preflight/index.ts';
+export {
+  windowStatus, fitsInWindow, learnQuietHours, effectiveWindow, validateTimeZone, parseTimeOfDay,
+  formatTimeOfDay, localTimeOfDay, zonedInstant, mergeIntervals,
+} from './window.ts';
+export type { WindowStatus, QuietHoursOptions, EffectiveWindow, EffectiveWindowArgs, ParsedTimeOfDay, CalendarDate } from './window.ts';
+export * from './version.ts';
+export * from './compatibility.ts';
+export * from './policy.ts';
+export * from './planner.ts';

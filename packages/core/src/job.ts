@@ -98,6 +98,8 @@ export type JobEvent =
   | { type: 'approve-install' }
   /** Preflight failed right before the install step: the device keeps its download, the home's slot is freed. */
   | { type: 'defer-install'; reasons: Reason[]; recheckAt: EpochMs | null }
+  /** The device itself said "not now" (its own preflight view, e.g. in use): back to waiting, nothing installed. */
+  | { type: 'declined'; reasons: Reason[]; recheckAt: EpochMs | null }
   /** The device reports what it runs after the restart. */
   | { type: 'reported'; version: string; healthy: boolean }
   /** Still healthy at the end of the soak. */
@@ -206,6 +208,12 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
       if (job.state !== 'downloaded') illegal(job, event);
       const first = event.reasons[0] ?? { code: 'waiting', message: 'Waiting.' };
       return to('waiting', first, { reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null });
+    }
+    case 'declined': {
+      // Only before the install step: after it, the device cannot take it back (invariant 6).
+      if (job.state !== 'offered' && job.state !== 'downloading' && job.state !== 'downloaded') illegal(job, event);
+      const first = event.reasons[0] ?? { code: 'declined', message: 'The device said not now.' };
+      return to('waiting', first, { ...heard, reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null });
     }
     case 'reported': {
       if (job.state !== 'installing' && job.state !== 'rebooting' && job.state !== 'confirming') illegal(job, event);

@@ -1,0 +1,177 @@
+import type { Device, DeviceConditions } from './device.ts';
+import type { Home } from './home.ts';
+import type { Job, JobEvent } from './job.ts';
+import { isActive, isTerminal } from './job.ts';
+import { orderJobs } from './planner.ts';
+import { effectivePolicy, policyAllows } from './policy.ts';
+import { runPreflight } from './preflight/index.ts';
+import type { PreflightStage, PreflightVerdict } from './preflight/types.ts';
+import type { Reason } from './reason.ts';
+import type { Release } from './release.ts';
+import { mergeThresholds } from './thresholds.ts';
+import type { EpochMs, Interval } from './time.ts';
+import { SECOND_MS } from './time.ts';
+
+/** Everything the sequencer needs to decide one home's next steps: a snapshot, no I/O. */
+export interface HomeSnapshot {
+  now: EpochMs;
+  home: Home;
+  /** The home's open jobs (any order). Terminal jobs are ignored. */
+  jobs: Job[];
+  devices: ReadonlyMap<string, Device>;
+  conditions: ReadonlyMap<string, DeviceConditions>;
+  releases: ReadonlyMap<string, Release>;
+  /** Busy periods of the home's devices, for learned quiet hours. */
+  homeUsage: Interval[];
+  /**
+   * Silence is measured from the later of the job's last message and this instant, so a hub that
+   * was down does not fail devices for its own absence.
+   */
+  listeningSince: EpochMs;
+}
+
+/** One step the caller persists (through `transition`) and then carries out. */
+export interface SequencerStep {
+  jobId: string;
+  event: JobEvent;
+}
+
+export interface SequencerDecision {
+  steps: SequencerStep[];
+  /** The job holding the home's single active slot after these steps, if any. */
+  activeJobId: string | null;
+}
+
+/** Sentinel a person-requested update uses: the person chose the time, so the window rule is theirs. */
+const PERSON_SKIPS: ReadonlySet<string> = new Set(['window']);
+
+/**
+ * The per-home sequencer (DESIGN: one device at a time, confirm each before the next).
+ *
+ * - Invariant 1: an offer is made only when the home has no active job, and at most one per call.
+ * - Invariant 3: an offer needs a passing preflight at stage "start", the install go-ahead a passing
+ *   preflight at stage "install"; only a person's force skips them, and the job records who.
+ * - Invariant 6: nothing here ever cancels a job at or past the install step.
+ * - A halted home offers nothing until a person resumes or skips.
+ * - A device silent past its deadline fails; it never succeeds (DESIGN, path step 8).
+ *
+ * @example
+ * const { steps } = sequenceHome(snapshot);
+ * for (const step of steps) persistThenAct(step);
+ */
+export function sequenceHome(s: HomeSnapshot): SequencerDecision {
+  const steps: SequencerStep[] = [];
+  const open = s.jobs.filter((j) => !isTerminal(j.state) && j.homeId === s.home.id);
+  const active = open.filter((j) => isActive(j.state));
+  const silenceMs = s.home.settings.silenceTimeoutSeconds * SECOND_MS;
+
+  let activeJobId: string | null = null;
+  for (const job of active) {
+    const heardAt = Math.max(job.lastHeardAt ?? job.stateSince, s.listeningSince);
+    if (s.now - heardAt > silenceMs) {
+      steps.push({ jobId: job.id, event: { type: 'silent', silentForMs: s.now - heardAt } });
+      continue;
+    }
+    activeJobId = job.id;
+    if (job.state === 'confirming' && job.confirmUntil !== null && s.now >= job.confirmUntil) {
+      const report = s.conditions.get(job.deviceId)?.report;
+      const online = s.conditions.get(job.deviceId)?.online ?? false;
+      // Confirmed only while it still runs the new version, healthy and reachable.
+      if (online && report && report.firmwareVersion === job.targetVersion && report.healthy) {
+        steps.push({ jobId: job.id, event: { type: 'soak-complete' } });
+      }
+    } else if (job.state === 'downloaded') {
+      const verdict = job.forcedBy ? null : gate(s, job, 'install');
+      if (verdict === null || verdict.pass) {
+        steps.push({ jobId: job.id, event: { type: 'approve-install' } });
+      } else {
+        steps.push({ jobId: job.id, event: { type: 'defer-install', reasons: reasonsOf(verdict), recheckAt: verdict.recheckAt } });
+        activeJobId = null;
+      }
+    }
+  }
+  // A job that failed for silence this round leaves the home halted; the caller records the halt.
+  const failing = steps.some((st) => st.event.type === 'silent');
+  if (activeJobId !== null || failing) return { steps, activeJobId };
+
+  const waiting = orderJobs(open.filter((j) => j.state === 'queued' || j.state === 'waiting'));
+  if (s.home.halt) {
+    const device = s.devices.get(s.home.halt.deviceId);
+    const r: Reason = {
+      code: 'queue_halted',
+      message: `Paused: the update of ${device?.name ?? s.home.halt.deviceId} failed. Resume or skip it to go on.`,
+    };
+    for (const job of waiting) steps.push(...hold(job, [r], null));
+    return { steps, activeJobId: null };
+  }
+
+  let offered = false;
+  for (const job of waiting) {
+    const release = s.releases.get(job.releaseId);
+    const device = s.devices.get(job.deviceId);
+    if (!release || !device) {
+      steps.push(...hold(job, [{ code: 'release_missing', message: 'The release for this update is no longer available from the maker.' }], null));
+      continue;
+    }
+    const trigger = job.requestedBy ? 'person' : 'automatic';
+    const policy = policyAllows(effectivePolicy(s.home.settings.policy, device.policy), release, trigger);
+    if (!policy.allowed) {
+      steps.push(...hold(job, [policy.reason], null));
+      continue;
+    }
+    if (offered) {
+      steps.push(...hold(job, [{ code: 'in_line', message: 'Next in line: one device at a time in this home.' }], null));
+      continue;
+    }
+    const verdict = gate(s, job, 'start');
+    if (!verdict.pass) {
+      steps.push(...hold(job, reasonsOf(verdict), verdict.recheckAt));
+      continue;
+    }
+    const expectedDoneAt = s.now + release.expectedInstallSeconds * SECOND_MS + s.home.settings.soakSeconds * SECOND_MS;
+    steps.push({ jobId: job.id, event: { type: 'offer', expectedDoneAt, forcedBy: null, reasons: [] } });
+    activeJobId = job.id;
+    offered = true;
+  }
+  return { steps, activeJobId };
+}
+
+/** Emits a hold only when it tells something new, so an idle home writes nothing. */
+function hold(job: Job, reasons: Reason[], recheckAt: EpochMs | null): SequencerStep[] {
+  if (job.state === 'waiting' && job.recheckAt === recheckAt && sameReasons(job.reasons, reasons)) return [];
+  return [{ jobId: job.id, event: { type: 'hold', reasons, recheckAt } }];
+}
+
+function sameReasons(a: Reason[], b: Reason[]): boolean {
+  return a.length === b.length && a.every((r, i) => r.code === b[i]?.code && r.message === b[i]?.message);
+}
+
+function reasonsOf(verdict: PreflightVerdict): Reason[] {
+  return verdict.failures.map((f) => ({ code: f.code, message: f.message }));
+}
+
+/** Runs the preflight gate for one job at one stage with the thresholds home < device < release. */
+export function gate(s: Pick<HomeSnapshot, 'now' | 'home' | 'devices' | 'conditions' | 'releases' | 'homeUsage'>, job: Job, stage: PreflightStage): PreflightVerdict {
+  const device = s.devices.get(job.deviceId);
+  const release = s.releases.get(job.releaseId);
+  const conditions = s.conditions.get(job.deviceId) ?? { online: false, report: null, signalSamples: [], dropouts: [], usage: [] };
+  const thresholds = mergeThresholds(s.home.settings.thresholds, device?.thresholds, release?.preflightOverrides);
+  const verdict = runPreflight({
+    now: s.now,
+    stage,
+    timeZone: s.home.settings.timeZone,
+    window: s.home.settings.window,
+    learnQuietHours: s.home.settings.learnQuietHours,
+    homeUsage: s.homeUsage,
+    device: { schedules: device?.schedules ?? [] },
+    conditions,
+    thresholds,
+    expectedInstallSeconds: release?.expectedInstallSeconds ?? 0,
+    imageBytes: release?.image.lengthBytes ?? 0,
+  });
+  if (!job.requestedBy) return verdict;
+  // A person pressing "update now" picks the time; every safety rule still applies.
+  const failures = verdict.failures.filter((f) => !PERSON_SKIPS.has(f.rule));
+  const recheck = failures.map((f) => f.recheckAt).filter((t): t is number => t !== null);
+  return { ...verdict, failures, pass: failures.length === 0, recheckAt: recheck.length ? Math.max(...recheck) : null };
+}
