@@ -125,7 +125,7 @@ test('a silent device fails, never succeeds; a slow one that still talks is left
   assert.deepEqual(sequenceHome(snapshot(later, h, [talking], conditions, 1)).steps, []);
   const silent = sequenceHome(snapshot(later, h, [job], conditions, 1));
   assert.equal(silent.steps[0]?.event.type, 'silent');
-  const failed = transition(job, silent.steps[0]!.event, { now: later, soakSeconds: 120 }).job;
+  const failed = transition(job, silent.steps[0].event, { now: later, soakSeconds: 120 }).job;
   assert.equal(failed.state, 'failed');
 });
 
