@@ -1,0 +1,243 @@
+/**
+ * The embedded MQTT broker of the default install (DESIGN.md, Runtime and stack: aedes), with
+ * per-device credentials and topic ACLs, the same rules an external Mosquitto gets when scaled out.
+ */
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { Duplex, pipeline } from 'node:stream';
+import { Aedes } from 'aedes';
+import type { AuthenticateError, Client, ConnectPacket, PublishPacket } from 'aedes';
+import { FirmwardError, isFirmwardError } from '@firmward/core';
+import { MAX_PAYLOAD_BYTES } from '@firmward/protocol';
+import { clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
+import type { CredentialCheck, Principal } from './acl.ts';
+import { consoleLogger } from '@firmward/ports';
+import type { Logger } from '@firmward/ports';
+import { PacketSizeGuard } from './packet-size-guard.ts';
+
+/**
+ * Room for everything around a payload in one MQTT packet: topic, packet id, and a CONNECT's
+ * client id, user name and password next to its (availability-sized) will.
+ */
+const PACKET_OVERHEAD_BYTES = 1024;
+
+/** CONNACK return code 5 (MQTT 3.1.1 §3.2.2.3): not authorized. */
+const NOT_AUTHORIZED = 5;
+
+export interface EmbeddedBrokerOptions {
+  /** Interface to listen on; 127.0.0.1 by default. */
+  host?: string;
+  /** 1883 by default. When taken, the broker listens on a free port instead (see start()). */
+  port?: number;
+  credentials: CredentialCheck;
+  logger?: Logger;
+}
+
+export interface BrokerAddress {
+  host: string;
+  port: number;
+}
+
+type PublishDone = (error?: Error | null) => void;
+type PublishFn = (packet: PublishPacket, client: Client | null | PublishDone, done?: PublishDone) => void;
+
+/**
+ * @example
+ * const broker = new EmbeddedBroker({ host: '127.0.0.1', port: 1883, credentials });
+ * const { host, port } = await broker.start(); // port may differ from 1883 when that was taken
+ * // ...
+ * await broker.stop();
+ */
+export class EmbeddedBroker {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #credentials: CredentialCheck;
+  readonly #log: Logger;
+  #running = false;
+  #aedes: Aedes | null = null;
+  #server: Server | null = null;
+  #address: BrokerAddress | null = null;
+  readonly #sockets = new Set<Socket>();
+  readonly #principals = new WeakMap<Client, Principal>();
+  readonly #wills = new WeakMap<Client, ConnectPacket['will'] | null>();
+  /** Publishes refused by the ACL: acknowledged as usual, then dropped (MQTT 3.1.1 §3.3.5). */
+  readonly #refused = new WeakSet<object>();
+
+  constructor(options: EmbeddedBrokerOptions) {
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 1883;
+    this.#credentials = options.credentials;
+    this.#log = options.logger ?? consoleLogger('info', 'mqtt-broker');
+  }
+
+  /** Where it listens, once started. */
+  get address(): BrokerAddress | null {
+    return this.#address;
+  }
+
+  /**
+   * Starts listening. When the port is taken (EADDRINUSE, e.g. a system Mosquitto on 1883) it
+   * listens on a free port instead and says so: the hub must start even when the usual MQTT port
+   * is taken (DESIGN.md). Returns the address actually used.
+   */
+  async start(): Promise<BrokerAddress> {
+    if (this.#running) throw new FirmwardError('conflict', 'The MQTT broker is already running.');
+    this.#running = true;
+    try {
+      return await this.#start();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
+  async #start(): Promise<BrokerAddress> {
+    const aedes = await Aedes.createBroker({
+      preConnect: (client, packet, callback) => {
+        // The will is checked together with the login, once we know who is connecting.
+        this.#wills.set(client, packet.will ?? null);
+        callback(null, true);
+      },
+      authenticate: (client, username, password, callback) => {
+        this.#authenticate(client, username, password).then(
+          (refusal) => callback(refusal, refusal === null),
+          (cause: unknown) => {
+            this.#log.error('A login could not be checked.', { clientId: client.id, error: String(cause) });
+            callback(notAuthorized('login check failed'), false);
+          },
+        );
+      },
+      authorizePublish: (client, packet, callback) => {
+        // client is null only for a will the broker kept from an earlier run; wills are vetted at connect.
+        if (client === null) return callback(null);
+        const refusal = this.#publishRefusal(client, packet);
+        if (refusal !== null) {
+          this.#log.warn('Refused a publish; it was dropped.', { clientId: client.id, topic: packet.topic, reason: refusal });
+          this.#refused.add(packet);
+        }
+        callback(null);
+      },
+      authorizeSubscribe: (client, subscription, callback) => {
+        const principal = this.#principals.get(client);
+        const refusal = principal ? subscribeRefusal(principal, subscription.topic) : 'not logged in';
+        if (refusal !== null) {
+          this.#log.warn('Refused a subscription.', { clientId: client.id, topic: subscription.topic, reason: refusal });
+          // A null subscription is answered with SUBACK 0x80 (failure) and the client stays connected.
+          return callback(null, null);
+        }
+        callback(null, subscription);
+      },
+    });
+    this.#dropRefusedPublishes(aedes);
+    aedes.on('clientError', (client, error) => this.#log.debug('Client error.', { clientId: client.id, error: error.message }));
+    aedes.on('connectionError', (client, error) => this.#log.debug('Connection error.', { clientId: client.id, error: error.message }));
+
+    const server = createServer((socket) => this.#accept(aedes, socket));
+    this.#aedes = aedes;
+    this.#server = server;
+    let port: number;
+    try {
+      port = await listen(server, this.#host, this.#port);
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.#port === 0) {
+        throw new FirmwardError('gateway_failure', `The MQTT broker could not listen on ${this.#host}:${this.#port}.`, { cause });
+      }
+      port = await listen(server, this.#host, 0);
+      this.#log.warn(`Port ${this.#port} is taken (another MQTT broker?); the hub's broker listens on port ${port} instead.`, {
+        host: this.#host, wantedPort: this.#port, port,
+      });
+    }
+    this.#address = { host: this.#host, port };
+    this.#log.info(`MQTT broker listening on ${this.#host}:${port}.`);
+    return this.#address;
+  }
+
+  /** Closes every connection and stops listening. Safe to call twice. */
+  async stop(): Promise<void> {
+    const aedes = this.#aedes;
+    const server = this.#server;
+    this.#running = false;
+    this.#aedes = null;
+    this.#server = null;
+    this.#address = null;
+    if (aedes !== null) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+    if (server?.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #accept(aedes: Aedes, socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    const guard = new PacketSizeGuard(MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES);
+    pipeline(socket, guard, (error) => {
+      if (isFirmwardError(error, 'payload_too_large') || isFirmwardError(error, 'invalid_input')) {
+        this.#log.warn(error.message, { remoteAddress: socket.remoteAddress, ...error.detail });
+      }
+    });
+    aedes.handle(Duplex.from({ readable: guard, writable: socket }));
+  }
+
+  async #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
+    if (username === undefined || password === undefined) return this.#refuseLogin(client, username ?? null, 'no user name or password');
+    const principal = await this.#credentials.authenticate(username, password.toString('utf8'));
+    if (principal === null) return this.#refuseLogin(client, username, 'wrong user name or password');
+    const will = this.#wills.get(client) ?? null;
+    const refusal = clientIdRefusal(principal, client.id)
+      ?? willRefusal(principal, will === null ? null : { topic: will.topic, retain: will.retain ?? false, payload: will.payload });
+    this.#wills.delete(client);
+    if (refusal !== null) return this.#refuseLogin(client, username, refusal);
+    this.#principals.set(client, principal);
+    this.#log.debug('Logged in.', { clientId: client.id, role: principal.role });
+    return null;
+  }
+
+  #refuseLogin(client: Client, username: string | null, reason: string): AuthenticateError {
+    this.#log.warn('Refused a login.', { clientId: client.id, username, reason });
+    return notAuthorized(reason);
+  }
+
+  #publishRefusal(client: Client, packet: PublishPacket): string | null {
+    const principal = this.#principals.get(client);
+    if (!principal) return 'not logged in';
+    const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    return publishRefusal(principal, { topic: packet.topic, retain: packet.retain, payloadBytes });
+  }
+
+  /**
+   * aedes closes the connection when authorizePublish fails. MQTT 3.1.1 §3.3.5 also allows
+   * acknowledging and dropping, which we prefer: a device with one wrong topic keeps its session
+   * (and its other, valid messages) instead of reconnecting in a loop. The publish handler and
+   * the will both hand the very packet they authorized to broker.publish, so it is recognised here.
+   */
+  #dropRefusedPublishes(aedes: Aedes): void {
+    const target = aedes as unknown as { publish: PublishFn };
+    const original = target.publish.bind(aedes);
+    target.publish = (packet, client, done) => {
+      if (this.#refused.has(packet)) {
+        this.#refused.delete(packet);
+        const callback = typeof client === 'function' ? client : done;
+        callback?.(null);
+        return;
+      }
+      original(packet, client, done);
+    };
+  }
+}
+
+function notAuthorized(reason: string): AuthenticateError {
+  return Object.assign(new Error(reason), { returnCode: NOT_AUTHORIZED });
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const address = server.address();
+      if (address === null || typeof address === 'string') reject(new FirmwardError('internal', 'The MQTT broker did not report its port.'));
+      else resolve(address.port);
+    });
+  });
+}

@@ -1,0 +1,204 @@
+/**
+ * The hub's side of the native device protocol over MQTT (DESIGN.md, Layers: "MQTT gateway").
+ * Works against the embedded broker or an external one (Mosquitto, EMQX) configured with the same
+ * ACLs. Every payload is parsed with the protocol schemas at the boundary; what does not parse goes
+ * to onRejected and changes nothing (STYLE principle 9).
+ */
+import { randomUUID } from 'node:crypto';
+import { connect } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { FirmwardError } from '@firmward/core';
+import type { Clock, DeviceGateway, GatewayHandler } from '@firmward/ports';
+import { MAX_PAYLOAD_BYTES, commandSchema, deviceTopics, encode, parseTopic } from '@firmward/protocol';
+import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
+import { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS } from './acl.ts';
+import { consoleLogger } from '@firmward/ports';
+import type { Logger } from '@firmward/ports';
+import { parseDeviceMessage } from './messages.ts';
+import type { DeviceMessage } from './messages.ts';
+
+export interface MqttDeviceGatewayOptions {
+  /** e.g. mqtt://127.0.0.1:1883 */
+  url: string;
+  /** The hub's user on the broker. */
+  username: string;
+  password: string;
+  /** Stamps the `at` of every message handed to the handler. */
+  clock: Clock;
+  /** Must start with "hub/" on the embedded broker; a fresh "hub/<uuid>" by default. */
+  clientId?: string;
+  logger?: Logger;
+  /** How long start() waits for the broker before giving up. 30 s by default. */
+  startTimeoutMs?: number;
+  /** Pause between reconnect attempts. 1 s by default. */
+  reconnectPeriodMs?: number;
+}
+
+/** Key of the delivery queue for messages whose topic names no valid device. */
+const NO_DEVICE = '';
+
+/**
+ * @example
+ * const gateway = new MqttDeviceGateway({ url: 'mqtt://127.0.0.1:1883', username: 'hub', password, clock: new SystemClock() });
+ * await gateway.start(handler);
+ * await gateway.send('plug-1', { v: 1, type: 'install', jobId: 'job-7' });
+ */
+export class MqttDeviceGateway implements DeviceGateway {
+  readonly name = 'mqtt';
+  readonly #options: MqttDeviceGatewayOptions;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #client: MqttClient | null = null;
+  #handler: GatewayHandler | null = null;
+  /** The tail of each device's delivery chain: one device's messages are handled one at a time, in order. */
+  readonly #queues = new Map<string, Promise<void>>();
+
+  constructor(options: MqttDeviceGatewayOptions) {
+    this.#options = options;
+    this.#clock = options.clock;
+    this.#log = options.logger ?? consoleLogger('info', 'mqtt-gateway');
+  }
+
+  /** Connects, subscribes to every device's state, availability and events; resolves once subscribed. */
+  async start(handler: GatewayHandler): Promise<void> {
+    if (this.#client !== null) throw new FirmwardError('conflict', 'The MQTT gateway is already running.');
+    const { url, username, password } = this.#options;
+    const client = connect(url, {
+      clientId: this.#options.clientId ?? `${HUB_CLIENT_ID_PREFIX}${randomUUID()}`,
+      username,
+      password,
+      protocolVersion: 4,
+      clean: true,
+      // Lost subscriptions come back on every reconnect; retained state and availability are
+      // delivered again then, so the hub catches up on what it missed.
+      resubscribe: true,
+      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
+    });
+    this.#client = client;
+    this.#handler = handler;
+    client.on('message', (topic, payload) => this.#receive(topic, payload));
+    client.on('error', (error: Error & { code?: unknown }) => {
+      // A CONNACK refusal stops the client's reconnecting: the operator must fix the hub's credentials.
+      if (typeof error.code === 'number') this.#log.error('The MQTT broker refused the hub\'s login; devices are not heard until it is fixed.', { url, error: error.message });
+      else this.#log.warn('MQTT connection error.', { url, error: error.message });
+    });
+    client.on('offline', () => this.#log.warn('Lost the connection to the MQTT broker; reconnecting.', { url }));
+    client.on('connect', () => this.#log.info('Connected to the MQTT broker.', { url }));
+    try {
+      await firstConnect(client, url, this.#options.startTimeoutMs ?? 30_000);
+      const granted = await client.subscribeAsync([...HUB_TOPIC_FILTERS], { qos: 1 }).catch((cause: unknown) => {
+        throw new FirmwardError('forbidden', 'The MQTT broker did not let the hub listen to the devices; check the hub user\'s permissions.', { cause });
+      });
+      this.#log.debug('Subscribed.', { topics: granted.map((g) => g.topic) });
+    } catch (error) {
+      this.#client = null;
+      this.#handler = null;
+      await client.endAsync(true);
+      throw error;
+    }
+  }
+
+  /** Disconnects and waits until every message already received has been handled. */
+  async stop(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    if (client !== null) await client.endAsync();
+    while (this.#queues.size > 0) await Promise.all([...this.#queues.values()]);
+    this.#handler = null;
+  }
+
+  /**
+   * Publishes a command to the device's own command topic at QoS 1, never retained. Resolves when
+   * the broker has it. Commands are idempotent by job id, so the hub may simply send again.
+   */
+  async send(deviceId: string, command: OfferCommand | InstallCommand | CancelCommand): Promise<void> {
+    const topic = deviceTopics(deviceId).command;
+    if (parseTopic(topic)?.deviceId !== deviceId) {
+      throw new FirmwardError('invalid_input', `"${deviceId}" is not a valid device id.`, { detail: { deviceId } });
+    }
+    const parsed = commandSchema.safeParse(command);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new FirmwardError('invalid_input', `The command for ${deviceId} is malformed, so it was not sent.`, {
+        detail: { deviceId, issue: issue ? `${issue.path.join('.') || 'command'}: ${issue.message}` : 'does not match the schema' },
+      });
+    }
+    const payload = encode(parsed.data);
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
+      throw new FirmwardError('payload_too_large', `The command for ${deviceId} is too large to send.`, { detail: { deviceId } });
+    }
+    const client = this.#client;
+    if (client === null || !client.connected) {
+      throw new FirmwardError('gateway_failure', `The hub is not connected to its MQTT broker, so it could not send the command to ${deviceId}; it will try again.`);
+    }
+    try {
+      await client.publishAsync(topic, payload, { qos: 1, retain: false });
+    } catch (cause) {
+      throw new FirmwardError('gateway_failure', `The hub could not send the command to ${deviceId}; it will try again.`, { cause });
+    }
+  }
+
+  #receive(topic: string, payload: Buffer): void {
+    const handler = this.#handler;
+    if (handler === null) return;
+    const at = this.#clock.now();
+    const result = parseDeviceMessage(topic, payload);
+    if (!result.ok) {
+      this.#log.warn('Rejected a device message; nothing changed.', { topic, deviceId: result.deviceId, error: result.error });
+      const info = { deviceId: result.deviceId, topic, error: result.error, at };
+      this.#enqueue(result.deviceId ?? NO_DEVICE, () => handler.onRejected(info));
+      return;
+    }
+    const message = result.message;
+    this.#enqueue(message.deviceId, () => deliver(handler, message, at));
+  }
+
+  #enqueue(key: string, task: () => Promise<void> | void): void {
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const next = previous
+      .then(task)
+      .catch((error: unknown) => {
+        // The handler contract says it does not throw; if it does, one bad message must not stop the others.
+        this.#log.error('A device message handler failed.', { deviceId: key === NO_DEVICE ? null : key, error: String(error) });
+      })
+      .finally(() => {
+        if (this.#queues.get(key) === next) this.#queues.delete(key);
+      });
+    this.#queues.set(key, next);
+  }
+}
+
+function deliver(handler: GatewayHandler, message: DeviceMessage, at: number): Promise<void> {
+  switch (message.kind) {
+    case 'state': return handler.onState(message.deviceId, message.state, at);
+    case 'availability': return handler.onAvailability(message.deviceId, message.online, at);
+    case 'event': return handler.onEvent(message.deviceId, message.event, at);
+  }
+}
+
+/** Resolves on the first successful connection; rejects when the broker refuses the login or never answers. */
+function firstConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('connect', onConnect);
+      client.off('error', onError);
+    };
+    const onConnect = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error & { code?: unknown }) => {
+      // A numeric code is a CONNACK refusal (bad user name or password, not authorized): retrying will not help.
+      if (typeof error.code !== 'number') return;
+      cleanup();
+      reject(new FirmwardError('unauthorized', 'The MQTT broker refused the hub\'s login; check the hub\'s MQTT user name and password.', { cause: error }));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new FirmwardError('gateway_failure', `The hub could not reach its MQTT broker at ${url}.`));
+    }, timeoutMs);
+    client.on('connect', onConnect);
+    client.on('error', onError);
+  });
+}

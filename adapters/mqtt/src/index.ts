@@ -1,0 +1,13 @@
+export { EmbeddedBroker } from './broker.ts';
+export type { BrokerAddress, EmbeddedBrokerOptions } from './broker.ts';
+export { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS, clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
+export type { CredentialCheck, Principal, PublishFacts, WillFacts } from './acl.ts';
+export { credentialCheck, generateDeviceSecret, hashSecret, verifySecret } from './secrets.ts';
+export type { StoredCredential } from './secrets.ts';
+export { MqttDeviceGateway } from './gateway.ts';
+export type { MqttDeviceGatewayOptions } from './gateway.ts';
+export { connectDevice } from './device-client.ts';
+export type { CommandRejection, ConnectDeviceOptions, DeviceConnection } from './device-client.ts';
+export { parseDeviceMessage } from './messages.ts';
+export type { DeviceMessage, DeviceMessageResult } from './messages.ts';
+export { PacketSizeGuard } from './packet-size-guard.ts';
