@@ -1,0 +1,203 @@
+/**
+ * `firmward`: the command line for a household or installer. It talks to the hub over its HTTP
+ * API only (the same one the dashboard uses), so it never decides anything itself: every answer
+ * and every refusal is the hub's sentence.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { FirmwardError, JOB_STATES, isFirmwardError } from '@firmward/core';
+import type { JobState } from '@firmward/core';
+import { HubClient } from './client.ts';
+import { formatDevices, formatHistory, formatHome, formatJob, formatStatus } from './format.ts';
+import { watch } from './watch.ts';
+
+export const DEFAULT_HUB = 'http://127.0.0.1:8080';
+const TOKEN_FILE = 'owner-token';
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  readFile: (path: string) => string;
+}
+
+/** --token, else FIRMWARD_OWNER_TOKEN, else the token file the hub wrote into its data folder. */
+export function resolveToken(flag: string | undefined, io: Pick<CliIo, 'env' | 'readFile'>): string {
+  if (flag !== undefined && flag !== '') return flag;
+  const fromEnv = io.env['FIRMWARD_OWNER_TOKEN'];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const dataDir = io.env['FIRMWARD_DATA_DIR'] ?? './data';
+  const file = join(dataDir === '' ? './data' : dataDir, TOKEN_FILE);
+  try {
+    const token = io.readFile(file).trim();
+    if (token !== '') return token;
+  } catch {
+    // no file here: fall through to the explanation
+  }
+  throw new FirmwardError('unauthorized',
+    `No owner token found: pass --token, set FIRMWARD_OWNER_TOKEN, or run this where the hub keeps its data (looked for ${file}).`);
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > 500) throw new InvalidArgumentError('must be a whole number from 1 to 500.');
+  return n;
+}
+
+/**
+ * Runs the CLI and resolves with the exit code (it never calls process.exit, so output is flushed).
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2));
+ */
+export async function main(argv: readonly string[], io: CliIo = {
+  env: process.env, stdout: process.stdout, stderr: process.stderr, readFile: (p) => readFileSync(p, 'utf8'),
+}): Promise<number> {
+  let exitCode = 0;
+  const print = (text: string): void => {
+    io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  };
+  const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+  const program = new Command('firmward')
+    .description('Safe firmware updates for your devices: see what will happen, when, and why not yet.')
+    .option('--hub <url>', 'the hub to talk to (default: FIRMWARD_HUB or http://127.0.0.1:8080)')
+    .option('--token <token>', 'the owner token (default: FIRMWARD_OWNER_TOKEN, else <data dir>/owner-token)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .showHelpAfterError();
+
+  const client = (): HubClient => {
+    const globals = program.opts<{ hub?: string; token?: string }>();
+    const baseUrl = globals.hub ?? (io.env['FIRMWARD_HUB'] !== undefined && io.env['FIRMWARD_HUB'] !== '' ? io.env['FIRMWARD_HUB'] : DEFAULT_HUB);
+    return new HubClient({ baseUrl, token: resolveToken(globals.token, io) });
+  };
+
+  program.command('status')
+    .description('homes and devices, with what happens next to each and why')
+    .option('--home <id>', 'only this home')
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { home?: string; json?: boolean }) => {
+      const hub = client();
+      const homes = opts.home === undefined ? await hub.listHomes() : [await hub.getHome(opts.home)];
+      const devices = await hub.listDevices(opts.home === undefined ? {} : { homeId: opts.home });
+      if (opts.json === true) printJson({ homes, devices });
+      else print(formatStatus(homes, devices));
+    });
+
+  program.command('devices')
+    .description('every device the hub knows')
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const devices = await client().listDevices();
+      if (opts.json === true) printJson(devices);
+      else print(formatDevices(devices));
+    });
+
+  program.command('history')
+    .description('what happened, who did it, and why')
+    .option('--device <id>', 'only this device')
+    .addOption(new Option('--outcome <state>', 'only updates that ended (or moved) in this state').choices(JOB_STATES))
+    .option('--limit <n>', 'at most this many lines (1-500)', positiveInt, 50)
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { device?: string; outcome?: JobState; limit: number; json?: boolean }) => {
+      const hub = client();
+      const events = await hub.listEvents({
+        limit: opts.limit,
+        ...(opts.device === undefined ? {} : { deviceId: opts.device }),
+        ...(opts.outcome === undefined ? {} : { to: opts.outcome }),
+      });
+      if (opts.json === true) {
+        printJson(events);
+        return;
+      }
+      const names = new Map((await hub.listDevices()).map((d) => [d.id, d.name]));
+      print(formatHistory(events, names));
+    });
+
+  program.command('watch')
+    .description('follow running updates with progress bars until they end')
+    .option('--device <id>', 'only this device')
+    .action(async (opts: { device?: string }) => {
+      exitCode = await watch(client(), {
+        out: io.stdout, pollMs: 2000, ...(opts.device === undefined ? {} : { deviceId: opts.device }),
+      });
+    });
+
+  program.command('update')
+    .description('update this device now; every safety check still applies')
+    .argument('<deviceId>')
+    .option('--json', 'print the raw JSON')
+    .action(async (deviceId: string, opts: { json?: boolean }) => {
+      const job = await client().updateNow(deviceId);
+      if (opts.json === true) printJson(job);
+      else print(formatJob(job));
+    });
+
+  program.command('force')
+    .description('start the update even though a safety check fails (battery, signal, use)')
+    .argument('<deviceId>')
+    .option('--yes', 'confirm that the safety checks may be skipped')
+    .option('--json', 'print the raw JSON')
+    .action(async (deviceId: string, opts: { yes?: boolean; json?: boolean }) => {
+      // Invariant 3: skipping the preflight gate needs an explicit yes from a person.
+      if (opts.yes !== true) {
+        throw new FirmwardError('invalid_input',
+          'Forcing skips the safety checks (battery, signal, whether the device is needed soon); run it again with --yes if you are sure.');
+      }
+      const job = await client().force(deviceId);
+      if (opts.json === true) printJson(job);
+      else print(formatJob(job));
+    });
+
+  program.command('cancel')
+    .description('cancel an update before it starts installing')
+    .argument('<jobId>')
+    .option('--json', 'print the raw JSON')
+    .action(async (jobId: string, opts: { json?: boolean }) => {
+      const job = await client().cancel(jobId);
+      if (opts.json === true) printJson(job);
+      else print(formatJob(job));
+    });
+
+  program.command('resume')
+    .description('let a halted home go on; the failed device is tried again')
+    .argument('<homeId>')
+    .option('--json', 'print the raw JSON')
+    .action(async (homeId: string, opts: { json?: boolean }) => {
+      const home = await client().resume(homeId);
+      if (opts.json === true) printJson(home);
+      else print(formatHome(home));
+    });
+
+  program.command('skip')
+    .description('let a halted home go on without the failed device\'s update')
+    .argument('<homeId>')
+    .option('--json', 'print the raw JSON')
+    .action(async (homeId: string, opts: { json?: boolean }) => {
+      const home = await client().skip(homeId);
+      if (opts.json === true) printJson(home);
+      else print(formatHome(home));
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message (or the help).
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? 0 : (error.exitCode || 1);
+    }
+    if (isFirmwardError(error)) {
+      io.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`firmward stopped on an unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

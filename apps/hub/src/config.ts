@@ -1,0 +1,322 @@
+/**
+ * The hub's one configuration schema (STYLE principle 11): defaults < JSON file < FIRMWARD_*
+ * environment < command-line flags, validated once at start and injected everywhere else. Every
+ * problem is reported together, each with the key and where its value came from, so a person
+ * fixes the whole file in one go instead of restarting once per mistake.
+ *
+ * `loadConfig` is pure apart from the injected `readFile`: no process.env, no cwd, no clock.
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { ParseArgsOptionsConfig } from 'node:util';
+import { z } from 'zod';
+import { FirmwardError } from '@firmward/core';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface HubConfig {
+  dataDir: string;
+  http: { host: string; port: number; maxBodyBytes: number };
+  /** `url` empty: the hub runs its embedded broker on host:port; otherwise it connects to that broker. */
+  mqtt: { host: string; port: number; url: string };
+  store: { kind: 'sqlite'; path: string };
+  catalogDir: string;
+  demo: boolean;
+  /** Demo clock factor: simulated seconds per real second. */
+  demoSpeed: number;
+  /** null: use (or create) the token stored in the data folder, see owner-token.ts. */
+  ownerToken: string | null;
+  engine: { tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number };
+  logLevel: LogLevel;
+  /** The file the settings were read from, if any (for the start-up log). */
+  configFile: string | null;
+}
+
+/** One bad setting: which key, where the value came from, and why it is wrong. */
+export interface ConfigProblem {
+  key: string;
+  source: string;
+  message: string;
+}
+
+export interface LoadConfigInput {
+  /** Command-line arguments after the script name (process.argv.slice(2)). */
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  /** Reads the config file as UTF-8 text; throws when it cannot. */
+  readFile: (path: string) => string;
+}
+
+type Kind = 'string' | 'number' | 'boolean';
+interface FieldSource {
+  key: string;
+  kind: Kind;
+  env: string;
+  /** No flag for secrets: a command line is visible to every user of the machine (`ps`). */
+  flag: string | null;
+}
+
+/** Where each leaf may come from besides the file. */
+const FIELDS: readonly FieldSource[] = [
+  { key: 'dataDir', kind: 'string', env: 'FIRMWARD_DATA_DIR', flag: 'data-dir' },
+  { key: 'http.host', kind: 'string', env: 'FIRMWARD_HOST', flag: 'host' },
+  { key: 'http.port', kind: 'number', env: 'FIRMWARD_PORT', flag: 'port' },
+  { key: 'http.maxBodyBytes', kind: 'number', env: 'FIRMWARD_MAX_BODY_BYTES', flag: 'max-body-bytes' },
+  { key: 'mqtt.host', kind: 'string', env: 'FIRMWARD_MQTT_HOST', flag: 'mqtt-host' },
+  { key: 'mqtt.port', kind: 'number', env: 'FIRMWARD_MQTT_PORT', flag: 'mqtt-port' },
+  { key: 'mqtt.url', kind: 'string', env: 'FIRMWARD_MQTT_URL', flag: 'mqtt-url' },
+  { key: 'store.kind', kind: 'string', env: 'FIRMWARD_STORE_KIND', flag: 'store-kind' },
+  { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
+  { key: 'catalogDir', kind: 'string', env: 'FIRMWARD_CATALOG_DIR', flag: 'catalog-dir' },
+  { key: 'demo', kind: 'boolean', env: 'FIRMWARD_DEMO', flag: 'demo' },
+  { key: 'demoSpeed', kind: 'number', env: 'FIRMWARD_DEMO_SPEED', flag: 'demo-speed' },
+  { key: 'ownerToken', kind: 'string', env: 'FIRMWARD_OWNER_TOKEN', flag: null },
+  { key: 'engine.tickMs', kind: 'number', env: 'FIRMWARD_TICK_MS', flag: 'tick-ms' },
+  { key: 'engine.silenceTimeoutSeconds', kind: 'number', env: 'FIRMWARD_SILENCE_TIMEOUT_SECONDS', flag: 'silence-timeout-seconds' },
+  { key: 'engine.offerResendSeconds', kind: 'number', env: 'FIRMWARD_OFFER_RESEND_SECONDS', flag: 'offer-resend-seconds' },
+  { key: 'logLevel', kind: 'string', env: 'FIRMWARD_LOG_LEVEL', flag: 'log-level' },
+];
+
+const CONFIG_ENV = 'FIRMWARD_CONFIG';
+const CONFIG_FLAG = 'config';
+
+// --- schema -------------------------------------------------------------------------------
+
+const text = (what: string) => z.string({ error: `must be ${what}` }).min(1, { error: `must not be empty` });
+const wholeNumber = (min: number, max: number, what = `a whole number from ${min} to ${max}`) =>
+  z.number({ error: `must be ${what}` }).int({ error: `must be ${what}` })
+    .min(min, { error: `must be ${what}` }).max(max, { error: `must be ${what}` });
+const port = wholeNumber(0, 65535, 'a whole number from 0 (any free port) to 65535');
+const flag = z.boolean({ error: 'must be true or false' });
+/** The owner token travels as a Bearer token, so it must use the token68 characters. */
+const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+
+const ConfigSchema = z.strictObject({
+  dataDir: text('a folder path').default('./data'),
+  http: z.strictObject({
+    host: text('a host name or address').default('127.0.0.1'),
+    port: port.default(8080),
+    maxBodyBytes: wholeNumber(1, 16 * 1024 * 1024).default(65536),
+  }, { error: 'must be an object' }).prefault({}),
+  mqtt: z.strictObject({
+    host: text('a host name or address').default('127.0.0.1'),
+    port: port.default(1883),
+    url: z.string({ error: 'must be a broker address such as mqtt://broker:1883, or empty' })
+      .refine((u) => u === '' || /^(mqtts?|wss?):\/\/[^\s]+$/.test(u), { error: 'must be a broker address such as mqtt://broker:1883, or empty for the embedded broker' })
+      .default(''),
+  }, { error: 'must be an object' }).prefault({}),
+  store: z.strictObject({
+    kind: z.literal('sqlite', { error: 'must be "sqlite"' }).default('sqlite'),
+    path: text('a file path').optional(),
+  }, { error: 'must be an object' }).prefault({}),
+  catalogDir: text('a folder path').optional(),
+  demo: flag.default(false),
+  demoSpeed: z.number({ error: 'must be a positive number' })
+    .positive({ error: 'must be a positive number' }).max(1_000_000, { error: 'must be at most 1000000' }).default(240),
+  ownerToken: z.string({ error: 'must be a text token' })
+    .min(16, { error: 'must be at least 16 characters long' })
+    .regex(TOKEN_PATTERN, { error: 'may only contain letters, digits and . _ ~ + / - (with = at the end)' })
+    .optional(),
+  engine: z.strictObject({
+    tickMs: wholeNumber(10, 60_000).default(1000),
+    silenceTimeoutSeconds: wholeNumber(10, 7 * 24 * 3600).default(900),
+    offerResendSeconds: wholeNumber(1, 24 * 3600).default(30),
+  }, { error: 'must be an object' }).prefault({}),
+  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+}, { error: 'must be a JSON object' });
+
+// --- layering -----------------------------------------------------------------------------
+
+type Raw = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Sets `key` (dotted) in `target`. When the file put a non-object where an object belongs, the
+ * value is left alone so the schema reports it; the start fails either way.
+ */
+function setPath(target: Raw, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node: Raw = target;
+  for (const part of parts.slice(0, -1)) {
+    const child = node[part];
+    if (child === undefined) {
+      const created: Raw = {};
+      node[part] = created;
+      node = created;
+    } else if (isPlainObject(child)) {
+      node = child;
+    } else {
+      return;
+    }
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function recordFileSources(value: unknown, prefix: string, source: string, sources: Map<string, string>): void {
+  if (prefix !== '') sources.set(prefix, source);
+  if (!isPlainObject(value)) return;
+  for (const [k, v] of Object.entries(value)) recordFileSources(v, prefix === '' ? k : `${prefix}.${k}`, source, sources);
+}
+
+/** Turns a text value from the environment or a flag into the type its key needs; leaves it as text when it cannot, so the schema reports it. */
+function coerce(kind: Kind, value: string): unknown {
+  switch (kind) {
+    case 'string':
+      return value;
+    case 'number': {
+      const trimmed = value.trim();
+      if (trimmed === '') return value;
+      const n = Number(trimmed);
+      return Number.isNaN(n) ? value : n;
+    }
+    case 'boolean': {
+      const v = value.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      return value;
+    }
+  }
+}
+
+function sourceOf(key: string, sources: Map<string, string>): string {
+  const parts = key.split('.');
+  for (let n = parts.length; n > 0; n--) {
+    const found = sources.get(parts.slice(0, n).join('.'));
+    if (found !== undefined) return found;
+  }
+  return 'default';
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Reads the hub's settings from defaults, the JSON file (`--config` or FIRMWARD_CONFIG), the
+ * FIRMWARD_* environment and the command line, in that order of precedence. Throws one
+ * `config_invalid` FirmwardError listing every bad key when anything is wrong.
+ *
+ * @example
+ * const config = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+ */
+export function loadConfig(input: LoadConfigInput): HubConfig {
+  const problems: ConfigProblem[] = [];
+  const sources = new Map<string, string>();
+  const merged: Raw = {};
+
+  // Flags first: they may name the config file. parseArgs tokenises; non-strict mode lets us
+  // report every bad flag together instead of stopping at the first.
+  const options: ParseArgsOptionsConfig = { [CONFIG_FLAG]: { type: 'string' } };
+  for (const f of FIELDS) if (f.flag !== null) options[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string' };
+  const parsed = parseArgs({ args: [...input.argv], options, strict: false, allowPositionals: true, allowNegative: true, tokens: true });
+  const flagValues = new Map<string, string | boolean>();
+  let afterUnknown = false;
+  for (const token of parsed.tokens) {
+    if (token.kind === 'positional') {
+      // Right after an unknown option it is that option's value: never echo it (it may be a secret).
+      if (!afterUnknown) problems.push({ key: token.value, source: 'command line', message: 'is not an option the hub knows (options start with --)' });
+      afterUnknown = false;
+      continue;
+    }
+    afterUnknown = false;
+    if (token.kind !== 'option') continue;
+    // allowNegative: "--no-demo" arrives as name "demo" with rawName "--no-demo".
+    const negated = token.rawName === `--no-${token.name}`;
+    const option = options[token.name];
+    if (option === undefined) {
+      problems.push({ key: token.rawName, source: 'command line', message: 'is not an option the hub knows' });
+      afterUnknown = token.value === undefined;
+    } else if (negated && option.type !== 'boolean') {
+      problems.push({ key: token.rawName, source: 'command line', message: 'is not an option the hub knows (only on/off options have a --no- form)' });
+    } else if (option.type === 'string' && token.value === undefined) {
+      problems.push({ key: token.rawName, source: 'command line', message: 'needs a value' });
+    } else if (option.type === 'string' && !token.inlineValue && token.value?.startsWith('-') === true) {
+      // What strict parseArgs calls ambiguous: most likely the value was forgotten.
+      problems.push({ key: token.rawName, source: 'command line', message: `needs a value (write ${token.rawName}=${token.value} if that is the value)` });
+    } else if (option.type === 'boolean' && token.value !== undefined) {
+      problems.push({ key: token.rawName, source: 'command line', message: 'takes no value' });
+    } else {
+      flagValues.set(token.name, option.type === 'boolean' ? !negated : token.value!);
+    }
+  }
+
+  // File layer.
+  const flagConfig = flagValues.get(CONFIG_FLAG);
+  const envConfig = input.env[CONFIG_ENV];
+  const configFile = typeof flagConfig === 'string' ? flagConfig : (envConfig !== undefined && envConfig !== '' ? envConfig : null);
+  if (configFile !== null) {
+    const source = `file ${configFile}`;
+    let content: unknown;
+    let readable = true;
+    try {
+      content = JSON.parse(input.readFile(configFile));
+    } catch (error) {
+      readable = false;
+      const why = error instanceof SyntaxError ? `is not valid JSON (${error.message})` : `cannot be read (${error instanceof Error ? error.message : String(error)})`;
+      problems.push({ key: 'config file', source, message: why });
+    }
+    if (readable) {
+      if (isPlainObject(content)) {
+        Object.assign(merged, structuredClone(content));
+        recordFileSources(content, '', source, sources);
+      } else {
+        problems.push({ key: 'config file', source, message: 'must hold one JSON object of settings' });
+      }
+    }
+  }
+
+  // Environment, then flags: later layers win. An empty variable counts as unset (shell habit).
+  for (const f of FIELDS) {
+    const value = input.env[f.env];
+    if (value === undefined || value === '') continue;
+    setPath(merged, f.key, coerce(f.kind, value));
+    sources.set(f.key, `${f.env}=${describe(value)}`);
+  }
+  for (const f of FIELDS) {
+    if (f.flag === null) continue;
+    const value = flagValues.get(f.flag);
+    if (value === undefined) continue;
+    setPath(merged, f.key, typeof value === 'boolean' ? value : coerce(f.kind, value));
+    sources.set(f.key, `--${f.flag} ${describe(value)}`);
+  }
+
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const at = issue.path.map(String).join('.');
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) {
+          const key = at === '' ? k : `${at}.${k}`;
+          problems.push({ key, source: sourceOf(key, sources), message: 'is not a setting the hub knows' });
+        }
+      } else {
+        problems.push({ key: at === '' ? 'config file' : at, source: sourceOf(at, sources), message: issue.message });
+      }
+    }
+  }
+
+  if (problems.length > 0 || !result.success) {
+    const list = problems.map((p) => `${p.key} (${p.source}) ${p.message}`).join('; ');
+    const count = problems.length === 1 ? 'one problem, fix it' : `${problems.length} problems, fix them`;
+    throw new FirmwardError('config_invalid', `The hub's settings have ${count} and start again: ${list}.`, { detail: { problems } });
+  }
+
+  const c = result.data;
+  return {
+    dataDir: c.dataDir,
+    http: { ...c.http },
+    mqtt: { ...c.mqtt },
+    store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db') },
+    catalogDir: c.catalogDir ?? join(c.dataDir, 'catalog'),
+    demo: c.demo,
+    demoSpeed: c.demoSpeed,
+    ownerToken: c.ownerToken ?? null,
+    engine: { ...c.engine },
+    logLevel: c.logLevel,
+    configFile,
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The hub's HTTP edge: parse, call the HubService, map. Nothing here decides anything about
+ * updates; errors become statuses only in errors.ts (STYLE principle 8).
+ */
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { streamSSE } from 'hono/streaming';
+import { serveStatic } from '@hono/node-server/serve-static';
+import type { z } from 'zod';
+import { FirmwardError } from '@firmward/core';
+import type { HistoryEvent } from '@firmward/ports';
+import type { HubService } from '../service.ts';
+import { errorBody, errorResponse } from './errors.ts';
+import {
+  DeviceSettingsPatchSchema, DevicesQuerySchema, EmptyBodySchema, EventStreamQuerySchema, EventsQuerySchema, ForceBodySchema,
+  HomeSettingsPatchSchema, IdParamSchema, JobsQuerySchema,
+} from './schemas.ts';
+
+export interface HttpAppOptions {
+  /** Every /api route but health needs `Authorization: Bearer <ownerToken>`. */
+  ownerToken: string;
+  /** Larger request bodies are refused with 413 before anything reads or parses them. */
+  maxBodyBytes: number;
+  /** The file of a release's image, or null when the hub does not know that release. */
+  imagePath?: (releaseId: string) => Promise<string | null>;
+  /** Told about every 500, so the hub can log what the caller is not shown. */
+  onInternalError?: (error: unknown) => void;
+  /** How often an idle event stream sends a keep-alive comment; default 15 s. */
+  streamKeepAliveMs?: number;
+}
+
+/** Every action taken through the API is recorded as the owner's (DESIGN: who, what, when, why). */
+export const OWNER_ACTOR = 'person:owner';
+
+const FORCE_NEEDS_CONFIRM =
+  'Forcing starts the update even though a safety check fails (battery, signal, whether the device is needed soon); send {"confirm": true} to confirm that is what you want.';
+
+function describeIssues(error: z.ZodError, what: string): string {
+  const parts = error.issues.flatMap((issue) => {
+    const at = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((k) => `"${at === '' ? k : `${at}.${k}`}" is not a field this accepts`);
+    }
+    return [`${at === '' ? what : `"${at}"`}: ${issue.message}`];
+  });
+  return `The ${what} is not valid: ${parts.join('; ')}.`;
+}
+
+function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new FirmwardError('invalid_input', describeIssues(result.error, what));
+  return result.data;
+}
+
+/** An empty body counts as `{}` so actions without parameters need no body at all. */
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new FirmwardError('invalid_input', 'The request body is not valid JSON.');
+  }
+}
+
+async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  return parseWith(schema, await readJson(c), 'request body');
+}
+
+function readQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  return parseWith(schema, c.req.query(), 'query');
+}
+
+function readId(c: Context, name: string): string {
+  return parseWith(IdParamSchema, c.req.param(name), name);
+}
+
+function matches(event: HistoryEvent, filter: { homeId?: string; deviceId?: string }): boolean {
+  return (filter.homeId === undefined || event.homeId === filter.homeId)
+    && (filter.deviceId === undefined || event.deviceId === filter.deviceId);
+}
+
+/**
+ * Builds the hub's HTTP app over a HubService.
+ *
+ * @example
+ * const app = createHttpApp(service, { ownerToken: token, maxBodyBytes: 65536, imagePath: (id) => images.pathOf(id) });
+ * const server = await serveHttp(app, { host: '127.0.0.1', port: 8080 });
+ */
+export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
+  if (opts.ownerToken === '') {
+    throw new FirmwardError('config_invalid', 'The HTTP API needs an owner token; without one anybody could act on the devices.');
+  }
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    // bearerAuth and bodyLimit already built their answer in our error shape.
+    if (error instanceof HTTPException) return error.getResponse();
+    const { status, body, internal } = errorResponse(error);
+    if (internal) opts.onInternalError?.(error);
+    return c.json(body, status);
+  });
+  app.notFound((c) => c.json(errorBody('not_found', 'There is nothing at this address on the hub.'), 404));
+
+  // Health first: it answers before the owner-token check so monitors need no secret.
+  app.get('/api/v1/health', (c) => c.json(service.health()));
+
+  // Only the owner acts on the devices; hono's bearerAuth compares tokens in constant time.
+  const askForToken = (c: Context) => c.json(errorBody('unauthorized',
+    'This needs the owner token: send "Authorization: Bearer <token>"; the hub printed the token when it first started and keeps it in its data folder (owner-token).'), 401);
+  app.use('/api/*', bearerAuth({
+    token: opts.ownerToken,
+    noAuthenticationHeader: { message: askForToken },
+    invalidAuthenticationHeader: { message: askForToken },
+    invalidToken: {
+      message: (c) => c.json(errorBody('unauthorized', 'The owner token is wrong; use the one in the hub\'s data folder (owner-token).'), 401),
+    },
+  }));
+
+  // Refuse oversized bodies before anything reads them into memory or parses them (principle 9).
+  app.use('*', bodyLimit({
+    maxSize: opts.maxBodyBytes,
+    onError: (c) => c.json(errorBody('payload_too_large', `The request body is larger than the hub accepts (${opts.maxBodyBytes} bytes).`), 413),
+  }));
+
+  // --- homes ---
+  app.get('/api/v1/homes', async (c) => c.json(await service.listHomes()));
+  app.get('/api/v1/homes/:id', async (c) => c.json(await service.getHome(readId(c, 'id'))));
+  app.patch('/api/v1/homes/:id/settings', async (c) => {
+    const homeId = readId(c, 'id');
+    const patch = await readBody(c, HomeSettingsPatchSchema);
+    return c.json(await service.updateHomeSettings(homeId, patch, OWNER_ACTOR));
+  });
+  app.post('/api/v1/homes/:id/resume', async (c) => {
+    const homeId = readId(c, 'id');
+    await readBody(c, EmptyBodySchema);
+    return c.json(await service.resume(homeId, OWNER_ACTOR));
+  });
+  app.post('/api/v1/homes/:id/skip', async (c) => {
+    const homeId = readId(c, 'id');
+    await readBody(c, EmptyBodySchema);
+    return c.json(await service.skip(homeId, OWNER_ACTOR));
+  });
+
+  // --- devices ---
+  app.get('/api/v1/devices', async (c) => c.json(await service.listDevices(readQuery(c, DevicesQuerySchema))));
+  app.get('/api/v1/devices/:id', async (c) => c.json(await service.getDevice(readId(c, 'id'))));
+  app.patch('/api/v1/devices/:id/settings', async (c) => {
+    const deviceId = readId(c, 'id');
+    const patch = await readBody(c, DeviceSettingsPatchSchema);
+    return c.json(await service.updateDeviceSettings(deviceId, patch, OWNER_ACTOR));
+  });
+  app.post('/api/v1/devices/:id/update', async (c) => {
+    const deviceId = readId(c, 'id');
+    await readBody(c, EmptyBodySchema);
+    return c.json(await service.updateNow(deviceId, OWNER_ACTOR));
+  });
+  app.post('/api/v1/devices/:id/force', async (c) => {
+    const deviceId = readId(c, 'id');
+    const body = await readJson(c);
+    // Invariant 3: skipping the preflight gate needs an explicit, recorded yes from a person.
+    const confirmed = typeof body === 'object' && body !== null && (body as Record<string, unknown>)['confirm'] === true;
+    if (!confirmed) throw new FirmwardError('invalid_input', FORCE_NEEDS_CONFIRM);
+    parseWith(ForceBodySchema, body, 'request body');
+    return c.json(await service.force(deviceId, OWNER_ACTOR));
+  });
+
+  // --- jobs ---
+  app.get('/api/v1/jobs', async (c) => c.json(await service.listJobs(readQuery(c, JobsQuerySchema))));
+  app.get('/api/v1/jobs/:id', async (c) => c.json(await service.getJob(readId(c, 'id'))));
+  app.post('/api/v1/jobs/:id/cancel', async (c) => {
+    const jobId = readId(c, 'id');
+    await readBody(c, EmptyBodySchema);
+    return c.json(await service.cancel(jobId, OWNER_ACTOR));
+  });
+
+  // --- history ---
+  app.get('/api/v1/events', async (c) => c.json(await service.listEvents(readQuery(c, EventsQuerySchema))));
+  app.get('/api/v1/events/stream', (c) => {
+    const filter = readQuery(c, EventStreamQuerySchema);
+    return streamSSE(c, async (stream) => {
+      let open = true;
+      const aborted = new Promise<void>((resolve) => stream.onAbort(() => {
+        open = false;
+        resolve();
+      }));
+      const write = (message: { event: string; data: string; id?: string }): void => {
+        if (!open) return;
+        stream.writeSSE(message).catch((error: unknown) => {
+          open = false;
+          opts.onInternalError?.(error);
+        });
+      };
+      const unsubscribe = service.subscribe((event) => {
+        if (matches(event, filter)) write({ event: 'history', id: String(event.id), data: JSON.stringify(event) });
+      });
+      // A comment now and then keeps proxies from closing an idle stream.
+      const keepAlive = setInterval(() => {
+        if (open) stream.write(': keep-alive\n\n').catch(() => { open = false; });
+      }, opts.streamKeepAliveMs ?? 15_000);
+      // The open socket keeps a real server alive; the timer alone must not keep a process alive.
+      keepAlive.unref();
+      try {
+        write({ event: 'ready', data: '{}' });
+        await aborted;
+      } finally {
+        clearInterval(keepAlive);
+        unsubscribe();
+      }
+    });
+  });
+
+  // --- firmware images for devices ---
+  // No owner token: devices fetch these. Only images the service knows are reachable: the path
+  // comes from imagePath(releaseId), never from the URL (invariant 2/4: only the maker's images).
+  app.get('/firmware/:releaseId{.+}', async (c) => {
+    const releaseId = c.req.param('releaseId');
+    const path = opts.imagePath === undefined ? null : await opts.imagePath(releaseId);
+    const missing = () => new FirmwardError('not_found', `The hub has no firmware image for "${releaseId}".`);
+    if (path === null) throw missing();
+    // @hono/node-server's serveStatic streams the file and answers Range requests (206 / 416),
+    // which is what lets a device resume an interrupted download.
+    const response = await serveStatic({ path })(c, () => Promise.resolve());
+    if (!response) throw missing();
+    response.headers.set('Content-Type', 'application/octet-stream');
+    response.headers.set('Accept-Ranges', 'bytes');
+    return response;
+  });
+
+  return app;
+}

@@ -1,0 +1,209 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { isFirmwardError } from '@firmward/core';
+import { loadConfig } from '../src/config.ts';
+import type { ConfigProblem, HubConfig } from '../src/config.ts';
+import { ensureOwnerToken } from '../src/owner-token.ts';
+
+function load(argv: string[] = [], env: Record<string, string> = {}, files: Record<string, string> = {}): HubConfig {
+  return loadConfig({
+    argv, env,
+    readFile: (path) => {
+      const content = files[path];
+      if (content === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+      return content;
+    },
+  });
+}
+
+function problemsOf(fn: () => unknown): { message: string; problems: ConfigProblem[] } {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(isFirmwardError(error, 'config_invalid'), String(error));
+    return { message: error.message, problems: (error.detail as { problems: ConfigProblem[] }).problems };
+  }
+  assert.fail('expected config_invalid');
+}
+
+describe('loadConfig', () => {
+  test('defaults', () => {
+    const c = load();
+    assert.deepEqual(c, {
+      dataDir: './data',
+      http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536 },
+      mqtt: { host: '127.0.0.1', port: 1883, url: '' },
+      store: { kind: 'sqlite', path: join('./data', 'firmward.db') },
+      catalogDir: join('./data', 'catalog'),
+      demo: false,
+      demoSpeed: 240,
+      ownerToken: null,
+      engine: { tickMs: 1000, silenceTimeoutSeconds: 900, offerResendSeconds: 30 },
+      logLevel: 'info',
+      configFile: null,
+    });
+  });
+
+  test('precedence: defaults < file < environment < flags, key by key', () => {
+    const file = JSON.stringify({
+      dataDir: '/srv/firmward', http: { port: 9000, host: '0.0.0.0' }, mqtt: { port: 1884 }, logLevel: 'debug', demoSpeed: 10,
+    });
+    const files = { '/etc/firmward.json': file };
+
+    const fromFile = load(['--config', '/etc/firmward.json'], {}, files);
+    assert.equal(fromFile.http.port, 9000);
+    assert.equal(fromFile.http.host, '0.0.0.0');
+    assert.equal(fromFile.http.maxBodyBytes, 65536, 'a key the file leaves out keeps its default');
+    assert.equal(fromFile.mqtt.port, 1884);
+    assert.equal(fromFile.logLevel, 'debug');
+    assert.equal(fromFile.store.path, join('/srv/firmward', 'firmward.db'), 'derived paths follow dataDir');
+    assert.equal(fromFile.configFile, '/etc/firmward.json');
+
+    const fromEnv = load([], { FIRMWARD_CONFIG: '/etc/firmward.json', FIRMWARD_PORT: '9100', FIRMWARD_LOG_LEVEL: 'warn', FIRMWARD_DEMO: 'true' }, files);
+    assert.equal(fromEnv.http.port, 9100, 'environment beats file');
+    assert.equal(fromEnv.logLevel, 'warn');
+    assert.equal(fromEnv.http.host, '0.0.0.0', 'file still beats default where env is silent');
+    assert.equal(fromEnv.mqtt.port, 1884);
+    assert.equal(fromEnv.demo, true);
+
+    const fromFlags = load(['--port', '9200', '--log-level=error', '--no-demo', '--mqtt-port', '2883', '--store-path', '/var/db.sqlite'],
+      { FIRMWARD_CONFIG: '/etc/firmward.json', FIRMWARD_PORT: '9100', FIRMWARD_LOG_LEVEL: 'warn', FIRMWARD_DEMO: 'true', FIRMWARD_MQTT_PORT: '1999' }, files);
+    assert.equal(fromFlags.http.port, 9200, 'flags beat environment');
+    assert.equal(fromFlags.logLevel, 'error');
+    assert.equal(fromFlags.demo, false, '--no-demo turns off what the environment turned on');
+    assert.equal(fromFlags.mqtt.port, 2883);
+    assert.equal(fromFlags.store.path, '/var/db.sqlite');
+    assert.equal(fromFlags.demoSpeed, 10, 'file value survives where env and flags are silent');
+  });
+
+  test('--config beats FIRMWARD_CONFIG', () => {
+    const c = load(['--config', 'b.json'], { FIRMWARD_CONFIG: 'a.json' }, { 'a.json': '{"http":{"port":1}}', 'b.json': '{"http":{"port":2}}' });
+    assert.equal(c.http.port, 2);
+  });
+
+  test('owner token comes from the environment and never from a flag', () => {
+    assert.equal(load([], { FIRMWARD_OWNER_TOKEN: 'abcdefghijklmnop-0123' }).ownerToken, 'abcdefghijklmnop-0123');
+    const { problems } = problemsOf(() => load(['--owner-token', 'abcdefghijklmnop-0123']));
+    assert.deepEqual(problems.map((p) => p.key), ['--owner-token']);
+    assert.ok(!JSON.stringify(problems).includes('abcdefghijklmnop'), 'a secret on the command line is not echoed back');
+    const short = problemsOf(() => load([], { FIRMWARD_OWNER_TOKEN: 'short' }));
+    assert.equal(short.problems[0]!.key, 'ownerToken');
+    assert.match(short.problems[0]!.message, /16 characters/);
+  });
+
+  test('every problem is reported at once, each with its key and source', () => {
+    const { message, problems } = problemsOf(() => load(
+      ['--port', 'eighty', '--bogus', '--tick-ms=5'],
+      { FIRMWARD_CONFIG: 'hub.json', FIRMWARD_MQTT_PORT: '70000', FIRMWARD_DEMO: 'perhaps' },
+      { 'hub.json': JSON.stringify({ logLevel: 'loud', colour: 'blue', http: { maxBodyBytes: -1, extra: true }, mqtt: { url: 'http://x' } }) },
+    ));
+    const byKey = new Map(problems.map((p) => [p.key, p]));
+    assert.deepEqual([...byKey.keys()].sort(), [
+      '--bogus', 'colour', 'demo', 'engine.tickMs', 'http.extra', 'http.maxBodyBytes', 'http.port', 'logLevel', 'mqtt.port', 'mqtt.url',
+    ]);
+    assert.equal(byKey.get('http.port')!.source, '--port "eighty"');
+    assert.equal(byKey.get('mqtt.port')!.source, 'FIRMWARD_MQTT_PORT="70000"');
+    assert.equal(byKey.get('logLevel')!.source, 'file hub.json');
+    assert.match(byKey.get('logLevel')!.message, /debug, info, warn, error, silent/);
+    assert.match(byKey.get('colour')!.message, /not a setting/);
+    assert.match(byKey.get('demo')!.message, /true or false/);
+    for (const p of problems) assert.ok(message.includes(p.key), `the sentence names ${p.key}`);
+    assert.match(message, /^The hub's settings have 10 problems/);
+  });
+
+  test('bad ports', () => {
+    for (const port of ['70000', '-1', '80.5', 'abc', ' ']) {
+      const { problems } = problemsOf(() => load([`--port=${port}`]));
+      assert.equal(problems.length, 1, port);
+      assert.equal(problems[0]!.key, 'http.port');
+      assert.match(problems[0]!.message, /0 \(any free port\) to 65535/);
+    }
+    assert.equal(load(['--port', '0']).http.port, 0, 'port 0 means any free port');
+    const fromFile = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '{"http":{"port":"8080"}}' }));
+    assert.equal(fromFile.problems[0]!.key, 'http.port', 'the file must use numbers, not text');
+  });
+
+  test('bad log level', () => {
+    const { problems } = problemsOf(() => load([], { FIRMWARD_LOG_LEVEL: 'verbose' }));
+    assert.deepEqual(problems.map((p) => [p.key, p.source]), [['logLevel', 'FIRMWARD_LOG_LEVEL="verbose"']]);
+  });
+
+  test('unknown keys in the file are errors, at any depth', () => {
+    const { problems } = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '{"engine":{"tickMS":5},"store":{"kind":"sqlite","url":"x"}}' }));
+    assert.deepEqual(problems.map((p) => p.key).sort(), ['engine.tickMS', 'store.url']);
+  });
+
+  test('a missing or broken file is reported together with the other problems', () => {
+    const missing = problemsOf(() => load(['--config', 'nope.json', '--port', 'x']));
+    assert.deepEqual(missing.problems.map((p) => p.key).sort(), ['config file', 'http.port']);
+    assert.match(missing.problems.find((p) => p.key === 'config file')!.message, /cannot be read/);
+    const broken = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '{"http": {' }));
+    assert.match(broken.problems[0]!.message, /not valid JSON/);
+    const notObject = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '[1,2]' }));
+    assert.match(notObject.problems[0]!.message, /one JSON object/);
+  });
+
+  test('command-line mistakes: positional, value on a switch, --no- on a value, missing value', () => {
+    const { problems } = problemsOf(() => load(['serve', '--demo=yes', '--no-port', '--log-level']));
+    assert.deepEqual(problems.map((p) => p.key), ['serve', '--demo', '--no-port', '--log-level']);
+    const swallowed = problemsOf(() => load(['--data-dir', '--demo']));
+    assert.deepEqual(swallowed.problems.map((p) => p.key), ['--data-dir'], 'an option is not taken as the previous option\'s value');
+    assert.equal(load(['--data-dir=-odd-name']).dataDir, '-odd-name', 'the = form allows a value starting with -');
+  });
+
+  test('an empty environment variable counts as unset', () => {
+    assert.equal(load([], { FIRMWARD_PORT: '' }).http.port, 8080);
+  });
+
+  test('an external broker address must look like one', () => {
+    assert.equal(load([], { FIRMWARD_MQTT_URL: 'mqtts://broker.example:8883' }).mqtt.url, 'mqtts://broker.example:8883');
+    assert.equal(problemsOf(() => load([], { FIRMWARD_MQTT_URL: 'broker.example' })).problems[0]!.key, 'mqtt.url');
+  });
+});
+
+describe('ensureOwnerToken', () => {
+  test('creates a token once, with mode 0600, then reuses it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'firmward-token-'));
+    try {
+      const dataDir = join(dir, 'data');
+      const first = ensureOwnerToken(dataDir, null);
+      assert.equal(first.created, true);
+      assert.match(first.token, /^[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url');
+      const file = join(dataDir, 'owner-token');
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      assert.equal(readFileSync(file, 'utf8').trim(), first.token);
+      const second = ensureOwnerToken(dataDir, undefined);
+      assert.deepEqual(second, { token: first.token, created: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a token from the environment wins and is stored', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'firmward-token-'));
+    try {
+      ensureOwnerToken(dir, null);
+      const fromEnv = ensureOwnerToken(dir, 'my-own-token-0123456789');
+      assert.deepEqual(fromEnv, { token: 'my-own-token-0123456789', created: false });
+      assert.equal(readFileSync(join(dir, 'owner-token'), 'utf8').trim(), 'my-own-token-0123456789');
+      assert.deepEqual(ensureOwnerToken(dir, null), { token: 'my-own-token-0123456789', created: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an empty token file is replaced by a fresh token', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'firmward-token-'));
+    try {
+      writeFileSync(join(dir, 'owner-token'), '\n');
+      const result = ensureOwnerToken(dir, null);
+      assert.equal(result.created, true);
+      assert.notEqual(result.token, '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
