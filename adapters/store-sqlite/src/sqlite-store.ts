@@ -256,12 +256,12 @@ abstract class SqliteSession implements Store {
       ).map((r) => intervalOf(r, homeId)));
   }
 
-  /** Samples and drop-outs before `before`, and usage periods that ended by `before`, are dropped. */
-  pruneTelemetry(before: EpochMs): Promise<void> {
+  /** Samples and drop-outs before `signalBefore`, and usage periods that ended by `usageBefore`, are dropped. */
+  pruneTelemetry(cut: { signalBefore: EpochMs; usageBefore: EpochMs }): Promise<void> {
     return this.use({ op: 'pruneTelemetry' }, 'atomic', (c) => {
-      c.run('DELETE FROM signal_samples WHERE at < ?', before);
-      c.run('DELETE FROM dropouts WHERE at < ?', before);
-      c.run('DELETE FROM usage WHERE end_at <= ?', before);
+      c.run('DELETE FROM signal_samples WHERE at < ?', cut.signalBefore);
+      c.run('DELETE FROM dropouts WHERE at < ?', cut.signalBefore);
+      c.run('DELETE FROM usage WHERE end_at <= ?', cut.usageBefore);
     });
   }
 

@@ -2,8 +2,8 @@ import { FirmwardError } from '@firmward/core';
 import type { EpochMs } from '@firmward/core';
 import type { Clock } from './clock.ts';
 
-function abortError(signal: AbortSignal): unknown {
-  return signal.reason ?? new FirmwardError('internal', 'The wait was cancelled.');
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new FirmwardError('internal', 'The wait was cancelled.', { cause: signal.reason });
 }
 
 /** Wall-clock time. */
@@ -75,12 +75,20 @@ export class ManualClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(abortError(signal));
-      const sleeper: Sleeper = { at: this.#now + Math.max(0, ms), seq: this.#seq++, resolve: () => resolve() };
-      this.#sleepers.push(sleeper);
-      signal?.addEventListener('abort', () => {
+      const onAbort = () => {
         this.#sleepers = this.#sleepers.filter((s) => s !== sleeper);
-        reject(abortError(signal));
-      }, { once: true });
+        reject(abortError(signal!));
+      };
+      const sleeper: Sleeper = {
+        at: this.#now + Math.max(0, ms), seq: this.#seq++,
+        resolve: () => {
+          // A long-lived signal must not collect one listener per sleep.
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      this.#sleepers.push(sleeper);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
   /** Number of pending sleepers (for tests). */

@@ -85,8 +85,8 @@ export interface Store {
   getTelemetry(deviceId: string, since: EpochMs, usageSince: EpochMs): Promise<{ signalSamples: SignalSample[]; dropouts: EpochMs[]; usage: Interval[] }>;
   /** Usage of every device of a home since `since` (learning quiet hours). */
   getHomeUsage(homeId: string, since: EpochMs): Promise<Interval[]>;
-  /** Drop telemetry older than `before`. */
-  pruneTelemetry(before: EpochMs): Promise<void>;
+  /** Drops signal samples and drop-outs older than `signalBefore`, usage that ended before `usageBefore`. */
+  pruneTelemetry(cut: { signalBefore: EpochMs; usageBefore: EpochMs }): Promise<void>;
 
   putReleases(releases: Release[]): Promise<void>;
   getRelease(releaseId: string): Promise<Release | null>;

@@ -266,10 +266,13 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await seedHome(store, 'h', 1);
         await store.recordTelemetry('h-d0', { signalSample: { at: T0, dbm: -60 }, dropoutAt: T0, usage: { start: T0 - 2000, end: T0 - 1000 } });
         await store.recordTelemetry('h-d0', { signalSample: { at: T0 + 5000, dbm: -61 }, dropoutAt: T0 + 5000, usage: { start: T0 + 4000, end: T0 + 6000 } });
-        await store.pruneTelemetry(T0 + 1);
-        const t = await store.getTelemetry('h-d0', 0, 0);
+        await store.pruneTelemetry({ signalBefore: T0 + 1, usageBefore: T0 - 1500 });
+        let t = await store.getTelemetry('h-d0', 0, 0);
         assert.deepEqual(t.signalSamples, [{ at: T0 + 5000, dbm: -61 }]);
         assert.deepEqual(t.dropouts, [T0 + 5000]);
+        assert.deepEqual(t.usage, [{ start: T0 - 2000, end: T0 - 1000 }, { start: T0 + 4000, end: T0 + 6000 }]);
+        await store.pruneTelemetry({ signalBefore: T0 + 1, usageBefore: T0 + 1 });
+        t = await store.getTelemetry('h-d0', 0, 0);
         assert.deepEqual(t.usage, [{ start: T0 + 4000, end: T0 + 6000 }]);
       }));
     });

@@ -1,0 +1,174 @@
+/**
+ * ReleaseSource over a local folder: `<dir>/releases/*.json`, one release each, images beside
+ * them. Unsigned — a stand-in until the maker's signed TUF repository replaces it (its own issue).
+ * Even so, an image is handed out only after its length and SHA-256 match what the release says
+ * (invariant 4 on the hub side), and a release that does not parse is refused, never guessed.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { FirmwardError, releaseId } from '@firmward/core';
+import type { Release } from '@firmward/core';
+import type { ReleaseSource } from '@firmward/ports';
+
+const severity = z.enum(['none', 'low', 'medium', 'high', 'critical']);
+const text = z.string().min(1).max(200);
+
+export const releaseFileSchema = z.strictObject({
+  vendor: text,
+  model: text,
+  hardwareRevisions: z.array(text).min(1),
+  version: z.string().min(1).max(64),
+  applicableFrom: z.string().min(1).max(64).optional(),
+  applicableTo: z.string().min(1).max(64).optional(),
+  severity: severity.default('none'),
+  vulnerabilitiesFixed: z.array(z.strictObject({ id: text, severity })).default([]),
+  expectedInstallSeconds: z.number().int().positive().max(24 * 3600),
+  preflightOverrides: z.record(z.string(), z.number()).default({}),
+  recovery: z.strictObject({
+    steps: z.array(z.string().min(1).max(500)).min(1),
+    supportUrl: z.string().max(500).optional(),
+    supportContact: z.string().max(200).optional(),
+  }),
+  retracted: z.boolean().default(false),
+  image: z.strictObject({
+    path: z.string().min(1).max(500),
+    lengthBytes: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  }),
+  notes: z.string().max(5000).optional(),
+  publishedAt: z.string().max(64).optional(),
+});
+export type ReleaseFile = z.input<typeof releaseFileSchema>;
+
+const THRESHOLD_KEYS = new Set([
+  'minBatteryPercent', 'minSignalDbm', 'maxSignalSpreadDb', 'signalWindowSeconds', 'minSignalSamples', 'noDropoutSeconds',
+  'freeStorageMarginBytes', 'neededSoonMarginSeconds', 'usageLookbackDays', 'minUsageHistoryDays', 'usageLikelihood',
+]);
+
+export interface CatalogLog {
+  warn(message: string): void;
+}
+
+export class CatalogFolderSource implements ReleaseSource {
+  readonly name: string;
+  readonly #dir: string;
+  readonly #log: CatalogLog;
+  /** Images already verified, by release id → sha256, so a large image is hashed once per change. */
+  readonly #verified = new Map<string, { sha256: string; mtimeMs: number; size: number }>();
+
+  constructor(dir: string, log: CatalogLog = { warn: () => {} }) {
+    this.#dir = path.resolve(dir);
+    this.name = `catalog:${this.#dir}`;
+    this.#log = log;
+  }
+
+  async refresh(): Promise<Release[]> {
+    const folder = path.join(this.#dir, 'releases');
+    let names: string[];
+    try {
+      names = (await readdir(folder)).filter((n) => n.endsWith('.json')).sort();
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new FirmwardError('image_unavailable', `The release catalog at ${folder} cannot be read.`, { cause });
+    }
+    const releases: Release[] = [];
+    for (const name of names) {
+      const file = path.join(folder, name);
+      try {
+        releases.push(toRelease(releaseFileSchema.parse(JSON.parse(await readFile(file, 'utf8')))));
+      } catch (cause) {
+        // One bad file does not hide the good ones; it is named so the maker can fix it.
+        this.#log.warn(`release file ${name} refused: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`);
+      }
+    }
+    return releases;
+  }
+
+  async imagePath(release: Release): Promise<string> {
+    const file = path.resolve(this.#dir, release.image.path);
+    if (!file.startsWith(this.#dir + path.sep)) {
+      throw new FirmwardError('image_unavailable', `The image of ${release.id} points outside the catalog.`);
+    }
+    let info;
+    try {
+      info = await stat(file);
+    } catch (cause) {
+      throw new FirmwardError('image_unavailable', `The image of ${release.id} is missing.`, { cause });
+    }
+    const known = this.#verified.get(release.id);
+    if (known && known.sha256 === release.image.sha256 && known.mtimeMs === info.mtimeMs && known.size === info.size) return file;
+    if (info.size !== release.image.lengthBytes) {
+      throw new FirmwardError('image_length_mismatch', `The image of ${release.id} is ${info.size} bytes, but the release says ${release.image.lengthBytes}.`);
+    }
+    const digest = await sha256File(file);
+    if (digest !== release.image.sha256) {
+      throw new FirmwardError('image_hash_mismatch', `The image of ${release.id} does not match its checksum; it will not be offered.`);
+    }
+    this.#verified.set(release.id, { sha256: digest, mtimeMs: info.mtimeMs, size: info.size });
+    return file;
+  }
+}
+
+function toRelease(f: z.output<typeof releaseFileSchema>): Release {
+  const overrides: Record<string, number> = {};
+  for (const [k, v] of Object.entries(f.preflightOverrides)) {
+    if (!THRESHOLD_KEYS.has(k)) throw new FirmwardError('invalid_input', `Unknown preflight override "${k}".`);
+    overrides[k] = v;
+  }
+  const release: Release = {
+    id: releaseId(f.vendor, f.model, f.version),
+    vendor: f.vendor,
+    model: f.model,
+    hardwareRevisions: f.hardwareRevisions,
+    version: f.version,
+    severity: f.severity,
+    vulnerabilitiesFixed: f.vulnerabilitiesFixed,
+    expectedInstallSeconds: f.expectedInstallSeconds,
+    preflightOverrides: overrides,
+    recovery: {
+      steps: f.recovery.steps,
+      ...(f.recovery.supportUrl !== undefined && { supportUrl: f.recovery.supportUrl }),
+      ...(f.recovery.supportContact !== undefined && { supportContact: f.recovery.supportContact }),
+    },
+    retracted: f.retracted,
+    image: f.image,
+  };
+  if (f.applicableFrom !== undefined) release.applicableFrom = f.applicableFrom;
+  if (f.applicableTo !== undefined) release.applicableTo = f.applicableTo;
+  if (f.notes !== undefined) release.notes = f.notes;
+  if (f.publishedAt !== undefined) release.publishedAt = f.publishedAt;
+  return release;
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Writes a release and its image into a catalog folder atomically (temp file + rename), with
+ * length and hash computed from the bytes — the production writer the demo and tests use.
+ */
+export async function writeCatalogRelease(dir: string, fields: Omit<ReleaseFile, 'image'>, image: Uint8Array): Promise<Release> {
+  const imagesDir = path.join(dir, 'images');
+  const releasesDir = path.join(dir, 'releases');
+  await mkdir(imagesDir, { recursive: true });
+  await mkdir(releasesDir, { recursive: true });
+  const slug = `${fields.vendor}-${fields.model}-${fields.version}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  const imageRel = path.join('images', `${slug}.img`);
+  const sha256 = createHash('sha256').update(image).digest('hex');
+  await atomicWrite(path.join(dir, imageRel), image);
+  const file: ReleaseFile = { ...fields, image: { path: imageRel, lengthBytes: image.byteLength, sha256 } };
+  await atomicWrite(path.join(releasesDir, `${slug}.json`), JSON.stringify(file, null, 2));
+  return toRelease(releaseFileSchema.parse(file));
+}
+
+async function atomicWrite(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}

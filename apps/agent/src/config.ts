@@ -1,0 +1,41 @@
+import { FirmwardError } from '@firmward/core';
+
+/** The agent's settings; units are in the names (STYLE principle 11). */
+export interface AgentConfig {
+  /** Bytes written between two syncs and journal checkpoints: at most this much is downloaded again after a cut. */
+  downloadChunkBytes: number;
+  /** How often the retained state is published (also after every change). */
+  stateReportIntervalMs: number;
+  /** A health check that has not answered after this long counts as failed. */
+  healthCheckTimeoutMs: number;
+  /** The device's own preflight: on battery and not charging, at least this charge to accept an offer. */
+  minBatteryPercent: number;
+  /** Tries of a download in all before a transient failure (network, 5xx, stall) fails it. */
+  downloadAttempts: number;
+  downloadRetryDelayMs: number;
+  /** No byte for this long counts as a dropped connection. */
+  downloadStallTimeoutMs: number;
+}
+
+export const DEFAULT_AGENT_CONFIG: AgentConfig = {
+  downloadChunkBytes: 256 * 1024,
+  stateReportIntervalMs: 60_000,
+  healthCheckTimeoutMs: 30_000,
+  minBatteryPercent: 20,
+  downloadAttempts: 5,
+  downloadRetryDelayMs: 10_000,
+  downloadStallTimeoutMs: 60_000,
+};
+
+/** Defaults < the given values; anything not a positive finite number is refused. */
+export function agentConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
+  const merged: AgentConfig = { ...DEFAULT_AGENT_CONFIG };
+  for (const [key, value] of Object.entries(overrides) as [keyof AgentConfig, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!Number.isFinite(value) || value < 0 || (key !== 'minBatteryPercent' && key !== 'downloadRetryDelayMs' && value === 0)) {
+      throw new FirmwardError('config_invalid', `The agent setting ${key} must be a positive number, not ${String(value)}.`);
+    }
+    merged[key] = value;
+  }
+  return merged;
+}

@@ -1,0 +1,501 @@
+/**
+ * The rollout engine: the hub's loop around the pure core. It gathers snapshots from the store,
+ * asks the planner and the per-home sequencer for decisions, persists every transition before it
+ * acts (invariant 8), then sends the command. Device messages come in through the gateway and go
+ * through the same transition function. Restart-safe: everything it needs is in the store.
+ */
+import {
+  DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, isActive, isFirmwardError, isTerminal, newJob, planReleases, sequenceHome, skipKey, transition,
+} from '@firmward/core';
+import type {
+  Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, StateChange,
+} from '@firmward/core';
+import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
+import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
+import { PROTOCOL_VERSION } from '@firmward/protocol';
+import { KeyedMutex } from './home-lock.ts';
+
+export interface EngineConfig {
+  /** How often the engine looks at every home (clock time). */
+  tickMs: number;
+  /** Re-send an unanswered offer or install go-ahead after this long (commands are idempotent by job id). */
+  offerResendSeconds: number;
+  /** Re-read the release source this often. */
+  releaseRefreshSeconds: number;
+}
+
+export interface EngineDeps {
+  store: Store;
+  gateway: DeviceGateway;
+  source: ReleaseSource;
+  clock: Clock;
+  log: Logger;
+  config: EngineConfig;
+  /** Where a device downloads a release's image (the hub's /firmware route). */
+  imageUrl: (releaseId: string) => string;
+  /** Called with every history event written (dashboard, CLI watch). */
+  onHistory?: (event: NewHistoryEvent) => void;
+}
+
+/** Device refusals that mean "not now" rather than "this is wrong": the job waits again. */
+const TEMPORARY_REFUSALS = new Set(['battery_low', 'battery_unknown', 'device_busy', 'signal_weak', 'signal_unstable', 'storage_low', 'power_unstable', 'not_now']);
+
+const NO_CONDITIONS: DeviceConditions = { online: false, report: null, signalSamples: [], dropouts: [], usage: [] };
+
+export class RolloutEngine implements GatewayHandler {
+  readonly #d: EngineDeps;
+  readonly #log: Logger;
+  readonly #homes = new KeyedMutex();
+  #releases = new Map<string, Release>();
+  #releasesRefreshedAt: EpochMs = -Infinity;
+  #planDirty = true;
+  #prunedAt: EpochMs = -Infinity;
+  #listeningSince: EpochMs = 0;
+  /** When each job's last command went out, to re-send unanswered ones. */
+  readonly #sentAt = new Map<string, EpochMs>();
+  /** Since when each device has been busy (its usage history is built from these periods). */
+  readonly #busySince = new Map<string, EpochMs>();
+  #abort: AbortController | null = null;
+  #loop: Promise<void> | null = null;
+
+  constructor(deps: EngineDeps) {
+    this.#d = deps;
+    this.#log = deps.log.child('engine');
+  }
+
+  get releases(): ReadonlyMap<string, Release> {
+    return this.#releases;
+  }
+
+  async start(): Promise<void> {
+    this.#listeningSince = this.#d.clock.now();
+    await this.#loadReleases();
+    await this.refreshReleases();
+    this.#abort = new AbortController();
+    const signal = this.#abort.signal;
+    this.#loop = (async () => {
+      while (!signal.aborted) {
+        try {
+          await this.tick();
+        } catch (error) {
+          this.#log.error('tick failed', { error: describe(error) });
+        }
+        try {
+          await this.#d.clock.sleep(this.#d.config.tickMs, signal);
+        } catch {
+          break;
+        }
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.#abort?.abort();
+    await this.#loop;
+    this.#loop = null;
+  }
+
+  markPlanDirty(): void {
+    this.#planDirty = true;
+  }
+
+  /** One pass over everything. Public so tests and benchmarks can drive the engine step by step. */
+  async tick(): Promise<void> {
+    const now = this.#d.clock.now();
+    if (now - this.#releasesRefreshedAt >= this.#d.config.releaseRefreshSeconds * SECOND_MS) await this.refreshReleases();
+    if (this.#planDirty) await this.plan(now);
+    if (now - this.#prunedAt >= HOUR_MS) await this.#prune(now);
+    for (const home of await this.#d.store.listHomes()) {
+      await this.#homes.run(home.id, () => this.#sequence(home.id));
+    }
+  }
+
+  /**
+   * Telemetry is kept only as long as a rule looks at it: signal samples and drop-outs for the
+   * longest signal or drop-out window of any home, usage for the longest usage look-back.
+   */
+  async #prune(now: EpochMs): Promise<void> {
+    this.#prunedAt = now;
+    const homes = await this.#d.store.listHomes();
+    const signalSeconds = Math.max(3600, ...homes.map((h) => Math.max(h.settings.thresholds.signalWindowSeconds, h.settings.thresholds.noDropoutSeconds)));
+    const usageDays = Math.max(14, ...homes.map((h) => h.settings.thresholds.usageLookbackDays));
+    await this.#d.store.pruneTelemetry({ signalBefore: now - signalSeconds * SECOND_MS, usageBefore: now - usageDays * DAY_MS });
+  }
+
+  async #loadReleases(): Promise<void> {
+    for (const r of await this.#d.store.listReleases()) this.#releases.set(r.id, r);
+  }
+
+  async refreshReleases(): Promise<void> {
+    this.#releasesRefreshedAt = this.#d.clock.now();
+    try {
+      const fresh = await this.#d.source.refresh();
+      const changed = fresh.length !== this.#releases.size || fresh.some((r) => JSON.stringify(r) !== JSON.stringify(this.#releases.get(r.id)));
+      if (!changed) return;
+      await this.#d.store.putReleases(fresh);
+      this.#releases = new Map(fresh.map((r) => [r.id, r]));
+      this.#planDirty = true;
+      this.#log.info('releases refreshed', { count: fresh.length, source: this.#d.source.name });
+    } catch (error) {
+      // Keep the last good set; a source that cannot be trusted adds nothing.
+      this.#log.warn('release source refused', { error: describe(error) });
+    }
+  }
+
+  /** Planner: every device × release, a queued job where one applies. */
+  async plan(now: EpochMs): Promise<number> {
+    this.#planDirty = false;
+    const [devices, homes, open, skipped] = await Promise.all([
+      this.#d.store.listDevices(),
+      this.#d.store.listHomes(),
+      this.#d.store.listJobs({ open: true }),
+      this.#d.store.listSkips(),
+    ]);
+    // The update that halted a home is not queued again on its own: a person resumes (retry) or skips.
+    for (const home of homes) {
+      if (!home.halt) continue;
+      const failed = await this.#d.store.getJob(home.halt.jobId);
+      if (failed) skipped.add(skipKey(failed.deviceId, failed.releaseId));
+    }
+    const plan = planReleases({
+      now,
+      devices,
+      homes: new Map(homes.map((h) => [h.id, h])),
+      releases: [...this.#releases.values()],
+      openJobsByDevice: new Map(open.map((j) => [j.deviceId, j])),
+      skipped,
+    });
+    let created = 0;
+    for (const p of plan.jobs) {
+      const job = newJob({
+        id: crypto.randomUUID(), homeId: p.homeId, deviceId: p.deviceId, releaseId: p.releaseId,
+        fromVersion: p.fromVersion, targetVersion: p.targetVersion, priority: p.priority, requestedBy: null,
+      }, now);
+      try {
+        await this.#d.store.transaction(async (tx) => {
+          await tx.insertJob(job);
+          await this.#record(tx, { at: now, homeId: job.homeId, deviceId: job.deviceId, jobId: job.id, kind: 'decision', from: null, to: 'queued', code: 'planned', message: p.reason.message, actor: 'hub' });
+        });
+        created++;
+      } catch (error) {
+        // Another hub (or a person) queued one first: the store keeps one open job per device.
+        if (!isFirmwardError(error, 'conflict')) throw error;
+      }
+    }
+    return created;
+  }
+
+  async #sequence(homeId: string): Promise<void> {
+    const now = this.#d.clock.now();
+    const home = await this.#d.store.getHome(homeId);
+    if (!home) return;
+    const snapshot = await this.snapshot(home, now);
+    const decision = sequenceHome(snapshot);
+    for (const step of decision.steps) {
+      const job = snapshot.jobs.find((j) => j.id === step.jobId);
+      if (job) await this.#apply(home, job, step.event, 'hub');
+    }
+    await this.#resend(snapshot, now);
+  }
+
+  /** Everything the sequencer needs for one home, read once (one reference time per operation). */
+  async snapshot(home: Home, now: EpochMs): Promise<HomeSnapshot> {
+    const t = home.settings.thresholds;
+    const [jobs, devices, homeUsage] = await Promise.all([
+      this.#d.store.listJobs({ homeId: home.id, open: true }),
+      this.#d.store.listDevices({ homeId: home.id }),
+      this.#d.store.getHomeUsage(home.id, now - t.usageLookbackDays * DAY_MS),
+    ]);
+    const conditions = new Map<string, DeviceConditions>();
+    const deviceMap = new Map<string, Device>();
+    for (const d of devices) {
+      deviceMap.set(d.id, d);
+      if (!jobs.some((j) => j.deviceId === d.id)) continue;
+      const since = now - Math.max(t.signalWindowSeconds, t.noDropoutSeconds) * SECOND_MS;
+      const tel = await this.#d.store.getTelemetry(d.id, since, now - t.usageLookbackDays * DAY_MS);
+      conditions.set(d.id, { online: d.online, report: d.report, ...tel, usage: this.#withOpenUsage(d.id, tel.usage, now) });
+    }
+    return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince };
+  }
+
+  /** A device busy right now counts as used up to now. */
+  #withOpenUsage(deviceId: string, usage: { start: EpochMs; end: EpochMs }[], now: EpochMs) {
+    const since = this.#busySince.get(deviceId);
+    return since === undefined ? usage : [...usage, { start: since, end: now }];
+  }
+
+  /**
+   * Persist, then act. The transition function checks legality; the store's compare-and-set and
+   * unique index check invariant 1 again. Returns the saved job, or null when nothing changed.
+   */
+  async #apply(home: Home, job: Job, event: JobEvent, actor: string): Promise<Job | null> {
+    const now = this.#d.clock.now();
+    const { job: next, change } = transition(job, event, { now, soakSeconds: home.settings.soakSeconds });
+    const history = historyOf(job, next, change, event, now, actor);
+    const saved = await this.#d.store.transaction(async (tx) => {
+      const ok = await tx.saveJob(next, job.state, history);
+      if (!ok) return false;
+      if (next.state === 'failed') {
+        const device = await tx.getDevice(job.deviceId);
+        await tx.setHomeHalt(home.id, {
+          jobId: job.id, deviceId: job.deviceId, at: now,
+          message: `The update of ${device?.name ?? job.deviceId} to ${job.targetVersion} failed: ${next.failure?.message ?? 'unknown reason'} Other updates in this home wait until you resume or skip.`,
+        });
+      }
+      return true;
+    });
+    if (!saved) return null;
+    if (history) this.#d.onHistory?.(history);
+    if (isTerminal(next.state)) {
+      this.#planDirty = true;
+      this.#sentAt.delete(job.id);
+    }
+    if (change) this.#log.info(`${job.deviceId}: ${change.from} → ${change.to}`, { reason: change.reason.message });
+    await this.#act(next, event);
+    return next;
+  }
+
+  /** The command that follows a persisted transition. A failed send is retried by #resend. */
+  async #act(job: Job, event: JobEvent): Promise<void> {
+    try {
+      switch (event.type) {
+        case 'offer':
+          await this.#sendOffer(job);
+          break;
+        case 'approve-install':
+          this.#sentAt.set(job.id, this.#d.clock.now());
+          await this.#d.gateway.send(job.deviceId, { v: PROTOCOL_VERSION, type: 'install', jobId: job.id });
+          break;
+        case 'defer-install':
+        case 'cancel':
+          await this.#d.gateway.send(job.deviceId, { v: PROTOCOL_VERSION, type: 'cancel', jobId: job.id, message: job.reasons[0]?.message ?? 'Not now.' });
+          break;
+        default:
+          break;
+      }
+    } catch (error) {
+      this.#log.warn('command not sent; will retry', { jobId: job.id, error: describe(error) });
+    }
+  }
+
+  async #sendOffer(job: Job): Promise<void> {
+    const release = this.#releases.get(job.releaseId);
+    if (!release) return;
+    this.#sentAt.set(job.id, this.#d.clock.now());
+    const offer: OfferCommand = {
+      v: PROTOCOL_VERSION, type: 'offer', jobId: job.id, releaseId: release.id,
+      vendor: release.vendor, model: release.model, hardwareRevisions: release.hardwareRevisions, version: release.version,
+      applicableFrom: release.applicableFrom ?? null, applicableTo: release.applicableTo ?? null,
+      image: { url: this.#d.imageUrl(release.id), lengthBytes: release.image.lengthBytes, sha256: release.image.sha256 },
+      expectedInstallSeconds: release.expectedInstallSeconds,
+    };
+    await this.#d.gateway.send(job.deviceId, offer);
+  }
+
+  /**
+   * Commands are idempotent by job id, so an offer nobody answered is simply sent again (after a
+   * lost message, a broker restart, or a hub restart). An unanswered install go-ahead is re-sent
+   * when the device's state shows it still waiting for one (onState).
+   */
+  async #resend(snapshot: HomeSnapshot, now: EpochMs): Promise<void> {
+    const after = this.#d.config.offerResendSeconds * SECOND_MS;
+    for (const job of snapshot.jobs) {
+      if (job.state !== 'offered') continue;
+      const last = Math.max(this.#sentAt.get(job.id) ?? -Infinity, job.lastHeardAt !== null && job.lastHeardAt > job.stateSince ? job.lastHeardAt : -Infinity);
+      if (now - last >= after) await this.#act(job, { type: 'offer', expectedDoneAt: 0, forcedBy: null, reasons: [] });
+    }
+  }
+
+  // ── the gateway's side ────────────────────────────────────────────────────────────────────
+
+  async onState(deviceId: string, state: DeviceState, at: EpochMs): Promise<void> {
+    const device = await this.#d.store.getDevice(deviceId);
+    if (!device) return this.onRejected({ deviceId, topic: 'state', error: 'unknown device', at });
+    if (state.vendor !== device.vendor || state.model !== device.model || state.hardwareRevision !== device.hardwareRevision) {
+      // Identity is provisioned, never taken from the device's word (invariant 2).
+      return this.onRejected({ deviceId, topic: 'state', error: `identity ${state.vendor}/${state.model}/${state.hardwareRevision} does not match the registered device`, at });
+    }
+    await this.#homes.run(device.homeId, async () => {
+      const report: DeviceReport = {
+        at, firmwareVersion: state.firmwareVersion, activeSlot: state.activeSlot, powerSource: state.powerSource,
+        batteryPercent: state.batteryPercent, charging: state.charging, signalDbm: state.signalDbm, busy: state.busy,
+        freeStorageBytes: state.freeStorageBytes, healthy: state.healthy,
+      };
+      const usage = this.#trackUsage(deviceId, state.busy, at);
+      await this.#d.store.recordTelemetry(deviceId, {
+        report, online: true,
+        ...(state.signalDbm !== null && { signalSample: { at, dbm: state.signalDbm } }),
+        ...(usage && { usage }),
+      });
+      if (state.firmwareVersion !== device.firmwareVersion) {
+        await this.#d.store.putDevice({ ...stripRow(device), firmwareVersion: state.firmwareVersion });
+        this.#planDirty = true;
+      }
+      const home = await this.#d.store.getHome(device.homeId);
+      const job = (await this.#d.store.listJobs({ deviceId, open: true }))[0];
+      if (!home || !job || !isActive(job.state)) {
+        // The device works on a job the hub no longer runs (cancelled while the hub was away): tell it again.
+        if (state.job && state.job.phase !== 'installing' && state.job.phase !== 'rebooting' && state.job.phase !== 'idle' && (!job || job.id !== state.job.jobId)) {
+          await this.#d.gateway.send(deviceId, { v: PROTOCOL_VERSION, type: 'cancel', jobId: state.job.jobId, message: 'This update is no longer wanted.' }).catch(() => undefined);
+        }
+        return;
+      }
+      const idle = state.job === null || state.job.phase === 'idle';
+      if ((job.state === 'installing' || job.state === 'rebooting') && idle && state.firmwareVersion !== job.fromVersion) {
+        // The result event may be lost; the retained state tells the same truth.
+        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
+      } else if (job.state === 'rebooting' && idle && state.firmwareVersion === job.fromVersion) {
+        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
+      } else if (job.state === 'confirming' && (!state.healthy || state.firmwareVersion !== job.targetVersion)) {
+        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
+      } else if (job.state === 'installing' && state.job?.jobId === job.id && state.job.phase === 'downloaded') {
+        // The go-ahead did not arrive; it is idempotent, send it again.
+        await this.#act(job, { type: 'approve-install' });
+      } else if (state.job?.jobId === job.id || job.state === 'confirming') {
+        await this.#apply(home, job, { type: 'heard' }, 'device');
+      }
+    });
+  }
+
+  #trackUsage(deviceId: string, busy: boolean, at: EpochMs): { start: EpochMs; end: EpochMs } | null {
+    const since = this.#busySince.get(deviceId);
+    if (busy && since === undefined) this.#busySince.set(deviceId, at);
+    if (!busy && since !== undefined) {
+      this.#busySince.delete(deviceId);
+      return { start: since, end: at };
+    }
+    return null;
+  }
+
+  async onAvailability(deviceId: string, online: boolean, at: EpochMs): Promise<void> {
+    const device = await this.#d.store.getDevice(deviceId);
+    if (!device) return this.onRejected({ deviceId, topic: 'availability', error: 'unknown device', at });
+    if (device.online === online) return;
+    await this.#d.store.recordTelemetry(deviceId, { online, ...(!online && { dropoutAt: at }) });
+    await this.#record(this.#d.store, {
+      at, homeId: device.homeId, deviceId, jobId: null, kind: 'device', from: null, to: null,
+      code: online ? 'online' : 'offline', message: online ? `${device.name} is online.` : `${device.name} went offline.`, actor: 'device',
+    });
+  }
+
+  async onEvent(deviceId: string, event: DeviceEvent, at: EpochMs): Promise<void> {
+    const device = await this.#d.store.getDevice(deviceId);
+    if (!device) return this.onRejected({ deviceId, topic: 'evt', error: 'unknown device', at });
+    await this.#homes.run(device.homeId, async () => {
+      const job = await this.#d.store.getJob(event.jobId);
+      if (!job || job.deviceId !== deviceId) return this.onRejected({ deviceId, topic: 'evt', error: `unknown job ${event.jobId}`, at });
+      const home = await this.#d.store.getHome(job.homeId);
+      if (!home) return;
+      const jobEvent = toJobEvent(job, event, at);
+      if (!jobEvent) return;
+      try {
+        await this.#apply(home, job, jobEvent, 'device');
+      } catch (error) {
+        // A replayed or out-of-order message: refused, nothing changed.
+        if (isFirmwardError(error, 'illegal_transition')) return this.onRejected({ deviceId, topic: 'evt', error: error.message, at });
+        throw error;
+      }
+    });
+  }
+
+  onRejected(info: { deviceId: string | null; topic: string; error: string; at: EpochMs }): void {
+    this.#log.warn('device message refused', info);
+  }
+
+  // ── a person's actions ────────────────────────────────────────────────────────────────────
+
+  /** Runs `fn` with the home's lock held (actions and sequencing never interleave). */
+  withHome<T>(homeId: string, fn: () => Promise<T>): Promise<T> {
+    return this.#homes.run(homeId, fn);
+  }
+
+  /** Applies a person's (or the hub's) event to a job under the home's lock. */
+  async applyAs(jobId: string, event: JobEvent, actor: string): Promise<Job> {
+    const job = await this.#d.store.getJob(jobId);
+    if (!job) throw new FirmwardError('not_found', `There is no update ${jobId}.`);
+    return this.#homes.run(job.homeId, async () => {
+      const fresh = await this.#d.store.getJob(jobId);
+      const home = await this.#d.store.getHome(job.homeId);
+      if (!fresh || !home) throw new FirmwardError('not_found', `There is no update ${jobId}.`);
+      const saved = await this.#apply(home, fresh, event, actor);
+      if (!saved) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
+      return saved;
+    });
+  }
+
+  /** Like applyAs, for a caller that already holds the home's lock (withHome). */
+  async applyHeld(home: Home, job: Job, event: JobEvent, actor: string): Promise<Job> {
+    const saved = await this.#apply(home, job, event, actor);
+    if (!saved) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
+    return saved;
+  }
+
+  async record(event: NewHistoryEvent): Promise<void> {
+    await this.#record(this.#d.store, event);
+  }
+
+  async #record(store: Store, event: NewHistoryEvent): Promise<void> {
+    await store.appendEvent(event);
+    this.#d.onHistory?.(event);
+  }
+
+  async sendOffer(job: Job): Promise<void> {
+    await this.#sendOffer(job);
+  }
+}
+
+function toJobEvent(job: Job, event: DeviceEvent, _at: EpochMs): JobEvent | null {
+  switch (event.type) {
+    case 'ack': {
+      if (event.accepted) return isActive(job.state) ? { type: 'heard' } : null;
+      const code = event.code ?? 'declined';
+      if (code === 'cancel_too_late' || isTerminal(job.state) || !isActive(job.state)) return null;
+      const message = event.message ?? 'The device refused the update.';
+      if (TEMPORARY_REFUSALS.has(code) && job.state !== 'installing' && job.state !== 'rebooting' && job.state !== 'confirming') {
+        return { type: 'declined', reasons: [{ code, message: `The device said not now: ${message}` }], recheckAt: null };
+      }
+      return { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false };
+    }
+    case 'progress':
+      return { type: 'progress', phase: event.phase, percent: event.percent };
+    case 'result':
+      switch (event.outcome) {
+        case 'installed':
+          return { type: 'reported', version: event.firmwareVersion, healthy: event.healthy };
+        case 'rolled-back':
+          return { type: 'device-failed', code: event.code ?? 'rolled_back', message: event.message ?? `The new version did not start properly, so the device went back to ${event.firmwareVersion} by itself.`, rolledBack: true };
+        case 'failed':
+          return { type: 'device-failed', code: event.code ?? 'failed', message: event.message ?? 'The device could not install the update; nothing was changed.', rolledBack: false };
+      }
+  }
+}
+
+/** The history line for a transition, or for a change of reasons while waiting. */
+function historyOf(before: Job, after: Job, change: StateChange | null, event: JobEvent, now: EpochMs, actor: string): NewHistoryEvent | null {
+  const base = { at: now, homeId: before.homeId, deviceId: before.deviceId, jobId: before.id, actor };
+  if (change) return { ...base, kind: actor.startsWith('person:') ? 'person' : 'transition', from: change.from, to: change.to, code: change.reason.code, message: change.reason.message };
+  if (event.type === 'hold' && codes(before.reasons) !== codes(after.reasons)) {
+    const message = after.reasons.map((r) => r.message).join(' ');
+    return { ...base, kind: 'decision', from: before.state, to: after.state, code: after.reasons[0]?.code ?? 'waiting', message };
+  }
+  return null;
+}
+
+function codes(reasons: Reason[]): string {
+  return reasons.map((r) => r.code).sort().join(',');
+}
+
+export function stripRow(row: Device & { online?: unknown; lastSeenAt?: unknown; report?: unknown }): Device {
+  return {
+    id: row.id, homeId: row.homeId, name: row.name, vendor: row.vendor, model: row.model, hardwareRevision: row.hardwareRevision,
+    firmwareVersion: row.firmwareVersion, policy: row.policy, thresholds: row.thresholds, schedules: row.schedules,
+  };
+}
+
+export function describe(error: unknown): string {
+  if (error instanceof FirmwardError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+export { NO_CONDITIONS };

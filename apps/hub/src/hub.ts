@@ -1,0 +1,113 @@
+/**
+ * The composition root: the one place that picks adapters and wires them to the engine
+ * (STYLE principle 5). main.ts calls it with the loaded config; tests call it with a temp folder,
+ * a ManualClock and port 0, and get the same hub a user runs.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { CatalogFolderSource } from '@firmward/catalog-folder';
+import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashSecret } from '@firmward/mqtt';
+import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
+import { SqliteStore } from '@firmward/store-sqlite';
+import type { HubConfig } from './config.ts';
+import { RolloutEngine } from './engine.ts';
+import { createHttpApp, serveHttp } from './http/index.ts';
+import { DefaultHubService } from './hub-service.ts';
+
+export const HUB_VERSION = '0.1.0';
+
+export interface HubOverrides {
+  clock: Clock;
+  log: Logger;
+  ownerToken: string;
+  /** Defaults to the catalog folder of the config. */
+  source?: ReleaseSource;
+  /** Called once the store is open and before the engine starts (the demo seeds its home here). */
+  seed?: (store: Store, catalogDir: string) => Promise<void>;
+}
+
+export interface RunningHub {
+  store: Store;
+  engine: RolloutEngine;
+  service: DefaultHubService;
+  httpPort: number;
+  mqttUrl: string;
+  /** Where simulated devices download images. */
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
+  const log = o.log;
+  mkdirSync(config.dataDir, { recursive: true });
+  const catalogDir = config.catalogDir ?? path.join(config.dataDir, 'catalog');
+  const storePath = config.store.path ?? path.join(config.dataDir, 'firmward.db');
+  mkdirSync(path.dirname(storePath), { recursive: true });
+  const store = await SqliteStore.open(storePath);
+  const stops: (() => Promise<void>)[] = [() => store.close()];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((error: unknown) => log.warn('stop step failed', { error: String(error) }));
+  };
+  try {
+    await o.seed?.(store, catalogDir);
+
+    // The hub's own broker login is new at every start; devices keep theirs (hashed in the store).
+    const hubSecret = generateDeviceSecret();
+    let mqttUrl = config.mqtt.url;
+    if (!mqttUrl) {
+      const hubHash = await hashSecret(hubSecret);
+      const broker = new EmbeddedBroker({
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        logger: log.child('broker'),
+        credentials: credentialCheck(async (username) => {
+          if (username === 'hub') return { principal: { role: 'hub' }, secretHash: hubHash };
+          const hash = await store.getDeviceSecret(username);
+          return hash === null ? null : { principal: { role: 'device', deviceId: username }, secretHash: hash };
+        }),
+      });
+      const address = await broker.start();
+      stops.push(() => broker.stop());
+      mqttUrl = `mqtt://${address.host}:${address.port}`;
+    }
+
+    const source = o.source ?? new CatalogFolderSource(catalogDir, log.child('catalog'));
+    const gateway = new MqttDeviceGateway({ url: mqttUrl, username: 'hub', password: hubSecret, clock: o.clock, logger: log.child('gateway') });
+
+    let baseUrl = '';
+    let service: DefaultHubService | null = null;
+    const engine = new RolloutEngine({
+      store, gateway, source, clock: o.clock, log,
+      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: 300 },
+      imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
+      onHistory: (event) => service?.publish(event),
+    });
+    service = new DefaultHubService({
+      store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: 'mqtt',
+      mqtt: { host: new URL(mqttUrl).hostname, port: Number(new URL(mqttUrl).port || 1883) },
+    });
+    const app = createHttpApp(service, {
+      ownerToken: o.ownerToken,
+      maxBodyBytes: config.http.maxBodyBytes,
+      imagePath: async (releaseId) => {
+        const release = engine.releases.get(releaseId);
+        // Invariant 4 on the hub: only an image whose length and hash verify is served.
+        return release ? source.imagePath(release) : null;
+      },
+      onInternalError: (error) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    });
+    const http = await serveHttp(app, { host: config.http.host, port: config.http.port });
+    stops.push(() => http.close());
+    baseUrl = `http://${config.http.host}:${http.port}`;
+
+    await gateway.start(engine);
+    stops.push(() => gateway.stop());
+    await engine.start();
+    stops.push(() => engine.stop());
+
+    return { store, engine, service, httpPort: http.port, mqttUrl, baseUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * `firmward-hub`: load the config once (every error reported together), take the owner token,
+ * start the hub, and in demo mode a home of simulated devices on an accelerated clock.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { isFirmwardError } from '@firmward/core';
+import { ScaledClock, SystemClock, consoleLogger } from '@firmward/ports';
+import { loadConfig } from './config.ts';
+import type { HubConfig } from './config.ts';
+import { DEMO_TIME_ZONE, demoStartTime, seedDemo, startDemoDevices } from './demo.ts';
+import { startHub } from './hub.ts';
+import { ensureOwnerToken } from './owner-token.ts';
+
+async function main(): Promise<void> {
+  let config: HubConfig;
+  try {
+    config = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (p) => readFileSync(p, 'utf8') });
+  } catch (error) {
+    process.stderr.write(`${isFirmwardError(error) ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const { token, created } = ensureOwnerToken(config.dataDir, config.ownerToken);
+
+  let hubConfig = config;
+  let clock: ScaledClock | SystemClock = new SystemClock();
+  if (config.demo) {
+    // The demo is a show: a fresh home every start, in its own folder, on a clock that runs a
+    // night in about a minute. The owner token stays in the data folder.
+    const demoDir = path.join(config.dataDir, 'demo');
+    rmSync(demoDir, { recursive: true, force: true });
+    clock = new ScaledClock(demoStartTime(Date.now()), config.demoSpeed);
+    hubConfig = {
+      ...config,
+      store: { ...config.store, path: path.join(demoDir, 'firmward.db') },
+      catalogDir: path.join(demoDir, 'catalog'),
+      // Engine time is demo time: look at the home every 15 simulated seconds.
+      engine: { ...config.engine, tickMs: 15_000, offerResendSeconds: 60 },
+    };
+  }
+
+  // In the demo, log lines carry the home's simulated time, so "01:00" means the window opening.
+  const log = consoleLogger(config.logLevel, 'hub', config.demo ? { now: () => clock.now(), timeZone: DEMO_TIME_ZONE } : {});
+  const secrets = new Map<string, string>();
+  const hub = await startHub(hubConfig, {
+    clock, log, ownerToken: token,
+    ...(config.demo && { seed: (store, catalogDir) => seedDemo(store, catalogDir, secrets) }),
+  });
+  let demo: { stop(): Promise<void> } | null = null;
+  if (config.demo) demo = await startDemoDevices({ mqttUrl: hub.mqttUrl, secrets, clock, log: log.child('demo') });
+
+  const url = `http://${config.http.host}:${hub.httpPort}`;
+  process.stdout.write([
+    '',
+    `Firmward hub ${config.demo ? '(demo: a night runs in about a minute) ' : ''}is running.`,
+    `  API         ${url}/api/v1/health`,
+    `  MQTT        ${hub.mqttUrl}`,
+    created ? `  Owner token ${token}   (shown once; also stored in ${path.join(config.dataDir, 'owner-token')})` : `  Owner token in ${path.join(config.dataDir, 'owner-token')}`,
+    `  Try         npm run firmward -- status`,
+    '',
+  ].join('\n') + '\n');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`stopping (${signal})`);
+    await demo?.stop();
+    await hub.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`The hub did not start: ${isFirmwardError(error) ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
