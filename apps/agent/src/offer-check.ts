@@ -4,56 +4,27 @@
  * version range, and never downgrades, even if the hub got it wrong) and its own view of the
  * preflight rules (invariant 3). Pure: data in, a refusal or null out (STYLE principle 2).
  */
-import { compareVersions, isFirmwardError } from '@firmward/core';
-import type { Reason } from '@firmward/core';
+import { checkCompatibility } from '@firmward/core';
+import type { CompatibilityRelease, Reason } from '@firmward/core';
 import type { OfferCommand } from '@firmward/protocol';
 import type { DeviceConditionsReport, DeviceIdentity } from './platform.ts';
 
 /**
- * Refuses an offer that is not for this exact device and version, or null when it fits.
+ * Refuses an offer that is not for this exact device and version, or null when it fits. The same
+ * gate the hub's planner uses (core `checkCompatibility`), run again here on the device's own
+ * view of what it is and what it runs — one rule, checked in two places.
  *
  * @example
  * checkOfferFits(offer, identity, '1.2.0'); // { code: 'downgrade', message: '…' } for an offer of 1.1.0
  */
 export function checkOfferFits(offer: OfferCommand, identity: DeviceIdentity, installedVersion: string): Reason | null {
-  if (offer.vendor !== identity.vendor || offer.model !== identity.model) {
-    return {
-      code: 'incompatible',
-      message: `This update is for the ${offer.vendor} ${offer.model}, not for this ${identity.vendor} ${identity.model}.`,
-    };
-  }
-  if (!offer.hardwareRevisions.includes(identity.hardwareRevision)) {
-    return {
-      code: 'incompatible',
-      message: `This update does not support hardware revision ${identity.hardwareRevision} of the ${identity.model}.`,
-    };
-  }
-  try {
-    if (offer.applicableFrom !== null && compareVersions(installedVersion, offer.applicableFrom) < 0) {
-      return {
-        code: 'incompatible',
-        message: `This update needs version ${offer.applicableFrom} or later installed first; the device runs ${installedVersion}.`,
-      };
-    }
-    if (offer.applicableTo !== null && compareVersions(installedVersion, offer.applicableTo) > 0) {
-      return {
-        code: 'incompatible',
-        message: `This update applies only up to version ${offer.applicableTo}; the device runs ${installedVersion}.`,
-      };
-    }
-    const order = compareVersions(offer.version, installedVersion);
-    if (order === 0) return { code: 'already_up_to_date', message: `The device already runs ${installedVersion}.` };
-    if (order < 0) {
-      return { code: 'downgrade', message: `Version ${offer.version} is older than the ${installedVersion} the device runs; it never goes back.` };
-    }
-  } catch (error) {
-    // A comparison we cannot be sure of is a refusal, never a guess (invariant 5).
-    if (isFirmwardError(error, 'version_ambiguous') || isFirmwardError(error, 'version_invalid')) {
-      return { code: error.code, message: error.message };
-    }
-    throw error;
-  }
-  return null;
+  const release: CompatibilityRelease = {
+    vendor: offer.vendor, model: offer.model, hardwareRevisions: offer.hardwareRevisions, version: offer.version, retracted: false,
+    ...(offer.applicableFrom !== null && { applicableFrom: offer.applicableFrom }),
+    ...(offer.applicableTo !== null && { applicableTo: offer.applicableTo }),
+  };
+  const result = checkCompatibility(release, { ...identity, firmwareVersion: installedVersion });
+  return result.ok ? null : { code: result.code, message: result.message };
 }
 
 export interface OwnPreflightThresholds {
