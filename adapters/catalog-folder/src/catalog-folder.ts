@@ -56,8 +56,13 @@ export class CatalogFolderSource implements ReleaseSource {
   readonly name: string;
   readonly #dir: string;
   readonly #log: CatalogLog;
-  /** Images already verified, by release id → sha256, so a large image is hashed once per change. */
-  readonly #verified = new Map<string, { sha256: string; mtimeMs: number; size: number }>();
+  /**
+   * Images already verified, by release id, so a large image is hashed once per change. Any change
+   * to the file (another path, inode, size, mtime or ctime) or to the release's hash verifies it
+   * again (invariant 4): ctime moves on every write, even when the mtime is put back.
+   * Only files left alone for SETTLED_MS are cached (see imagePath).
+   */
+  readonly #verified = new Map<string, VerifiedImage>();
 
   constructor(dir: string, log: CatalogLog = { warn: () => {} }) {
     this.#dir = path.resolve(dir);
@@ -74,15 +79,25 @@ export class CatalogFolderSource implements ReleaseSource {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new FirmwardError('image_unavailable', `The release catalog at ${folder} cannot be read.`, { cause });
     }
-    const releases: Release[] = [];
+    const parsed: { name: string; release: Release }[] = [];
     for (const name of names) {
       const file = path.join(folder, name);
       try {
-        releases.push(toRelease(releaseFileSchema.parse(JSON.parse(await readFile(file, 'utf8')))));
+        parsed.push({ name, release: toRelease(releaseFileSchema.parse(JSON.parse(await readFile(file, 'utf8')))) });
       } catch (cause) {
-        // One bad file does not hide the good ones; it is named so the maker can fix it.
-        this.#log.warn(`release file ${name} refused: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`);
+        // One bad file does not hide the good ones; it is named, with what is wrong, so the maker can fix it.
+        this.#log.warn(`release file ${name} refused: ${describeRefusal(cause)}`);
       }
+    }
+    // Two files for one release: which image and which version range were meant is a guess, and a
+    // release is never guessed; both are refused until one is removed.
+    const files = new Map<string, string[]>();
+    for (const { name, release } of parsed) files.set(release.id, [...(files.get(release.id) ?? []), name]);
+    const releases: Release[] = [];
+    for (const { name, release } of parsed) {
+      const same = files.get(release.id)!;
+      if (same.length === 1) releases.push(release);
+      else this.#log.warn(`release file ${name} refused: ${same.join(', ')} all describe ${release.id}; keep only one.`);
     }
     return releases;
   }
@@ -98,8 +113,10 @@ export class CatalogFolderSource implements ReleaseSource {
     } catch (cause) {
       throw new FirmwardError('image_unavailable', `The image of ${release.id} is missing.`, { cause });
     }
+    const seen: VerifiedImage = { file, sha256: release.image.sha256, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino };
     const known = this.#verified.get(release.id);
-    if (known && known.sha256 === release.image.sha256 && known.mtimeMs === info.mtimeMs && known.size === info.size) return file;
+    if (known && sameImage(known, seen)) return file;
+    this.#verified.delete(release.id);
     if (info.size !== release.image.lengthBytes) {
       throw new FirmwardError('image_length_mismatch', `The image of ${release.id} is ${info.size} bytes, but the release says ${release.image.lengthBytes}.`);
     }
@@ -107,9 +124,40 @@ export class CatalogFolderSource implements ReleaseSource {
     if (digest !== release.image.sha256) {
       throw new FirmwardError('image_hash_mismatch', `The image of ${release.id} does not match its checksum; it will not be offered.`);
     }
-    this.#verified.set(release.id, { sha256: digest, mtimeMs: info.mtimeMs, size: info.size });
+    // File times tick coarsely (milliseconds apart at best): a file changed within the same tick
+    // as its check could change again unseen, so only a file left alone for a while is cached
+    // (git's "racily clean" rule). Any later write then moves its ctime past the cached one.
+    if (Date.now() - Math.max(info.mtimeMs, info.ctimeMs) >= SETTLED_MS) this.#verified.set(release.id, seen);
     return file;
   }
+}
+
+/** How long a file must be left alone before its verified hash is trusted without re-reading it. */
+const SETTLED_MS = 2_000;
+
+interface VerifiedImage {
+  file: string;
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+}
+
+function sameImage(a: VerifiedImage, b: VerifiedImage): boolean {
+  return a.file === b.file && a.sha256 === b.sha256 && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+}
+
+/** One line a maker can act on: zod's issues as "field: problem", anything else by its message. */
+function describeRefusal(cause: unknown): string {
+  if (cause instanceof z.ZodError) {
+    return cause.issues.map((issue) => {
+      const at = issue.path.map(String).join('.');
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `"${at === '' ? k : `${at}.${k}`}" is not a field of a release`).join('; ');
+      return `${at === '' ? 'the file' : `"${at}"`}: ${issue.message}`;
+    }).join('; ');
+  }
+  return cause instanceof Error ? cause.message.split('\n')[0]! : String(cause);
 }
 
 function toRelease(f: z.output<typeof releaseFileSchema>): Release {
@@ -156,15 +204,19 @@ export async function sha256File(file: string): Promise<string> {
 export async function writeCatalogRelease(dir: string, fields: Omit<ReleaseFile, 'image'>, image: Uint8Array): Promise<Release> {
   const imagesDir = path.join(dir, 'images');
   const releasesDir = path.join(dir, 'releases');
-  await mkdir(imagesDir, { recursive: true });
-  await mkdir(releasesDir, { recursive: true });
   const slug = `${fields.vendor}-${fields.model}-${fields.version}`.replace(/[^A-Za-z0-9._-]/g, '_');
   const imageRel = path.join('images', `${slug}.img`);
   const sha256 = createHash('sha256').update(image).digest('hex');
-  await atomicWrite(path.join(dir, imageRel), image);
   const file: ReleaseFile = { ...fields, image: { path: imageRel, lengthBytes: image.byteLength, sha256 } };
+  // Checked before anything is written: the writer never leaves a file the catalog would refuse.
+  const parsed = releaseFileSchema.safeParse(file);
+  if (!parsed.success) throw new FirmwardError('invalid_input', `This release cannot be written: ${describeRefusal(parsed.error)}.`);
+  const release = toRelease(parsed.data);
+  await mkdir(imagesDir, { recursive: true });
+  await mkdir(releasesDir, { recursive: true });
+  await atomicWrite(path.join(dir, imageRel), image);
   await atomicWrite(path.join(releasesDir, `${slug}.json`), JSON.stringify(file, null, 2));
-  return toRelease(releaseFileSchema.parse(file));
+  return release;
 }
 
 async function atomicWrite(file: string, data: Uint8Array | string): Promise<void> {

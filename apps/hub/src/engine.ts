@@ -8,7 +8,7 @@ import {
   DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, isActive, isFirmwardError, isTerminal, newJob, planReleases, sequenceHome, skipKey, transition,
 } from '@firmward/core';
 import type {
-  Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, StateChange,
+  Device, DeviceConditions, DevicePhase, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, JobState, Reason, Release, StateChange,
 } from '@firmward/core';
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
 import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
@@ -41,6 +41,9 @@ export interface EngineDeps {
 const TEMPORARY_REFUSALS = new Set(['battery_low', 'battery_unknown', 'device_busy', 'signal_weak', 'signal_unstable', 'storage_low', 'power_unstable', 'not_now']);
 
 const NO_CONDITIONS: DeviceConditions = { online: false, report: null, signalSamples: [], dropouts: [], usage: [] };
+
+/** Planned jobs inserted per transaction: short enough that device messages wait only milliseconds for the store. */
+const PLAN_BATCH_JOBS = 500;
 
 export class RolloutEngine implements GatewayHandler {
   readonly #d: EngineDeps;
@@ -166,23 +169,43 @@ export class RolloutEngine implements GatewayHandler {
       skipped,
     });
     let created = 0;
-    for (const p of plan.jobs) {
-      const job = newJob({
-        id: crypto.randomUUID(), homeId: p.homeId, deviceId: p.deviceId, releaseId: p.releaseId,
-        fromVersion: p.fromVersion, targetVersion: p.targetVersion, priority: p.priority, requestedBy: null,
-      }, now);
-      try {
-        await this.#d.store.transaction(async (tx) => {
-          await tx.insertJob(job);
-          await this.#record(tx, { at: now, homeId: job.homeId, deviceId: job.deviceId, jobId: job.id, kind: 'decision', from: null, to: 'queued', code: 'planned', message: p.reason.message, actor: 'hub' });
-        });
-        created++;
-      } catch (error) {
-        // Another hub (or a person) queued one first: the store keeps one open job per device.
-        if (!isFirmwardError(error, 'conflict')) throw error;
-      }
+    for (let i = 0; i < plan.jobs.length; i += PLAN_BATCH_JOBS) {
+      created += await this.#insertPlanned(plan.jobs.slice(i, i + PLAN_BATCH_JOBS).map((p) => {
+        const job = newJob({
+          id: crypto.randomUUID(), homeId: p.homeId, deviceId: p.deviceId, releaseId: p.releaseId,
+          fromVersion: p.fromVersion, targetVersion: p.targetVersion, priority: p.priority, requestedBy: null,
+        }, now);
+        const event: NewHistoryEvent = { at: now, homeId: job.homeId, deviceId: job.deviceId, jobId: job.id, kind: 'decision', from: null, to: 'queued', code: 'planned', message: p.reason.message, actor: 'hub' };
+        return { job, event };
+      }));
     }
     return created;
+  }
+
+  /**
+   * Planned jobs go in by batches, one transaction each: one durable commit (one fsync with
+   * synchronous=FULL) per batch instead of per job — 100,000 devices plan in seconds, not minutes
+   * (docs/benchmarks.md). A batch commits whole or not at all (invariant 8), and its history is
+   * announced only once committed. A conflict rolls the batch back and it goes in job by job.
+   */
+  async #insertPlanned(batch: { job: Job; event: NewHistoryEvent }[]): Promise<number> {
+    try {
+      await this.#d.store.transaction(async (tx) => {
+        for (const { job, event } of batch) {
+          await tx.insertJob(job);
+          await tx.appendEvent(event);
+        }
+      });
+    } catch (error) {
+      // Another hub (or a person) queued one first: the store keeps one open job per device.
+      if (!isFirmwardError(error, 'conflict')) throw error;
+      if (batch.length === 1) return 0;
+      let created = 0;
+      for (const item of batch) created += await this.#insertPlanned([item]);
+      return created;
+    }
+    for (const { event } of batch) this.#d.onHistory?.(event);
+    return batch.length;
   }
 
   async #sequence(homeId: string): Promise<void> {
@@ -267,6 +290,10 @@ export class RolloutEngine implements GatewayHandler {
           await this.#d.gateway.send(job.deviceId, { v: PROTOCOL_VERSION, type: 'install', jobId: job.id });
           break;
         case 'defer-install':
+          // The device keeps its verified download and waits for the go-ahead (job.ts, defer-install).
+          // A cancel here would make it refuse this job id when the sequencer offers it again
+          // (docs/protocol.md, job-id rule 5), failing the update and halting the home for nothing.
+          break;
         case 'cancel':
           await this.#d.gateway.send(job.deviceId, { v: PROTOCOL_VERSION, type: 'cancel', jobId: job.id, message: job.reasons[0]?.message ?? 'Not now.' });
           break;
@@ -351,6 +378,9 @@ export class RolloutEngine implements GatewayHandler {
       } else if (job.state === 'installing' && state.job?.jobId === job.id && state.job.phase === 'downloaded') {
         // The go-ahead did not arrive; it is idempotent, send it again.
         await this.#act(job, { type: 'approve-install' });
+      } else if ((job.state === 'offered' || job.state === 'downloading') && state.job?.jobId === job.id && (state.job.phase === 'downloading' || state.job.phase === 'downloaded')) {
+        // A progress event lost in a hub or broker restart: the retained state says how far the download got.
+        await this.#apply(home, job, { type: 'progress', phase: state.job.phase, percent: null }, 'device');
       } else if (state.job?.jobId === job.id || job.state === 'confirming') {
         await this.#apply(home, job, { type: 'heard' }, 'device');
       }
@@ -386,10 +416,11 @@ export class RolloutEngine implements GatewayHandler {
       if (!job || job.deviceId !== deviceId) return this.onRejected({ deviceId, topic: 'evt', error: `unknown job ${event.jobId}`, at });
       const home = await this.#d.store.getHome(job.homeId);
       if (!home) return;
-      const jobEvent = toJobEvent(job, event, at);
-      if (!jobEvent) return;
+      const interpreted = toJobEvent(job, event);
+      // A stale or replayed message changes nothing, and says so: nothing is dropped silently.
+      if ('refused' in interpreted) return this.onRejected({ deviceId, topic: 'evt', error: interpreted.refused, at });
       try {
-        await this.#apply(home, job, jobEvent, 'device');
+        await this.#apply(home, job, interpreted.event, 'device');
       } catch (error) {
         // A replayed or out-of-order message: refused, nothing changed.
         if (isFirmwardError(error, 'illegal_transition')) return this.onRejected({ deviceId, topic: 'evt', error: error.message, at });
@@ -444,28 +475,49 @@ export class RolloutEngine implements GatewayHandler {
   }
 }
 
-function toJobEvent(job: Job, event: DeviceEvent, _at: EpochMs): JobEvent | null {
+/** How far an update got, by the device's phases; progress only moves forwards (docs/protocol.md). */
+const DEVICE_PHASE_RANK: Record<DevicePhase, number> = {
+  downloading: 0, downloaded: 1, installing: 2, rebooting: 3,
+};
+const JOB_PHASE_RANK: Partial<Record<JobState, number>> = {
+  offered: -1, downloading: 0, downloaded: 1, installing: 2, rebooting: 3, confirming: 4,
+};
+
+/**
+ * A device event as a job event, or why it changes nothing. Refusals go to onRejected with that
+ * sentence: a message about an update that already ended, or a phase behind the one the hub
+ * already recorded (a QoS 1 duplicate or a replay), must never move a job or refresh its deadline.
+ */
+function toJobEvent(job: Job, event: DeviceEvent): { event: JobEvent } | { refused: string } {
+  if (isTerminal(job.state)) return { refused: `update ${job.id} already ended (${job.state}); this ${event.type} changes nothing` };
   switch (event.type) {
     case 'ack': {
-      if (event.accepted) return isActive(job.state) ? { type: 'heard' } : null;
+      if (!isActive(job.state)) return { refused: `update ${job.id} is ${job.state}, not running on the device; this ack changes nothing` };
+      if (event.accepted) return { event: { type: 'heard' } };
       const code = event.code ?? 'declined';
-      if (code === 'cancel_too_late' || isTerminal(job.state) || !isActive(job.state)) return null;
+      // The device goes on with the install it started (invariant 6): it is still working on this job.
+      if (code === 'cancel_too_late') return { event: { type: 'heard' } };
       const message = event.message ?? 'The device refused the update.';
       if (TEMPORARY_REFUSALS.has(code) && job.state !== 'installing' && job.state !== 'rebooting' && job.state !== 'confirming') {
-        return { type: 'declined', reasons: [{ code, message: `The device said not now: ${message}` }], recheckAt: null };
+        return { event: { type: 'declined', reasons: [{ code, message: `The device said not now: ${message}` }], recheckAt: null } };
       }
-      return { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false };
+      return { event: { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false } };
     }
-    case 'progress':
-      return { type: 'progress', phase: event.phase, percent: event.percent };
+    case 'progress': {
+      const reached = JOB_PHASE_RANK[job.state];
+      if (reached !== undefined && DEVICE_PHASE_RANK[event.phase] < reached) {
+        return { refused: `progress "${event.phase}" for update ${job.id} is behind its recorded state "${job.state}" (a repeated or late message); it changes nothing` };
+      }
+      return { event: { type: 'progress', phase: event.phase, percent: event.percent } };
+    }
     case 'result':
       switch (event.outcome) {
         case 'installed':
-          return { type: 'reported', version: event.firmwareVersion, healthy: event.healthy };
+          return { event: { type: 'reported', version: event.firmwareVersion, healthy: event.healthy } };
         case 'rolled-back':
-          return { type: 'device-failed', code: event.code ?? 'rolled_back', message: event.message ?? `The new version did not start properly, so the device went back to ${event.firmwareVersion} by itself.`, rolledBack: true };
+          return { event: { type: 'device-failed', code: event.code ?? 'rolled_back', message: event.message ?? `The new version did not start properly, so the device went back to ${event.firmwareVersion} by itself.`, rolledBack: true } };
         case 'failed':
-          return { type: 'device-failed', code: event.code ?? 'failed', message: event.message ?? 'The device could not install the update; nothing was changed.', rolledBack: false };
+          return { event: { type: 'device-failed', code: event.code ?? 'failed', message: event.message ?? 'The device could not install the update; nothing was changed.', rolledBack: false } };
       }
   }
 }

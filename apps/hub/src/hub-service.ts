@@ -93,9 +93,10 @@ export class DefaultHubService implements HubService {
   async #requestJob(device: DeviceRow, actor: string): Promise<Job> {
     const now = this.#d.clock.now();
     const store = this.#d.store;
-    await store.removeSkips(device.id);
     const open = (await store.listJobs({ deviceId: device.id, open: true }))[0];
     if (open) {
+      // Skips are lifted only once the request is granted: a refused request changes nothing.
+      await store.removeSkips(device.id);
       if (open.requestedBy) return open;
       const marked: Job = { ...open, requestedBy: actor, updatedAt: now };
       const ok = await store.saveJob(marked, open.state, personEvent(open, now, actor, 'update_now', `${who(actor)} asked to update now; it starts as soon as every safety check passes.`));
@@ -118,6 +119,7 @@ export class DefaultHubService implements HubService {
       fromVersion: planned.fromVersion, targetVersion: planned.targetVersion, priority: planned.priority, requestedBy: actor,
     }, now);
     await store.transaction(async (tx) => {
+      await tx.removeSkips(device.id);
       await tx.insertJob(job);
       await tx.appendEvent(personEvent(job, now, actor, 'update_now', `${who(actor)} asked to update to ${job.targetVersion} now; it starts as soon as every safety check passes.`));
     });
@@ -130,11 +132,12 @@ export class DefaultHubService implements HubService {
     return this.#d.engine.withHome(device.homeId, async () => {
       const home = await this.#home(device.homeId);
       if (home.halt) throw new FirmwardError('queue_halted', 'Updates in this home are paused after a failure; resume or skip first.');
+      // Invariant 1 still holds for a forced start (the store refuses a second active job too).
+      // Checked before anything is written: a refused force leaves no queued job behind.
+      const active = (await this.#d.store.listJobs({ homeId: home.id, open: true })).find((j) => isActive(j.state));
+      if (active && active.deviceId !== device.id) throw new FirmwardError('home_busy', 'Another device in this home is updating; only one at a time, even when forced.');
       const job = await this.#requestJob(device, actor);
       if (isActive(job.state)) return jobView(job);
-      // Invariant 1 still holds for a forced start: the store refuses a second active job (home_busy).
-      const active = (await this.#d.store.listJobs({ homeId: home.id, open: true })).find((j) => isActive(j.state));
-      if (active) throw new FirmwardError('home_busy', 'Another device in this home is updating; only one at a time, even when forced.');
       const release = this.#d.engine.releases.get(job.releaseId);
       const expectedDoneAt = this.#d.clock.now() + ((release?.expectedInstallSeconds ?? 0) + home.settings.soakSeconds) * 1000;
       return jobView(await this.#d.engine.applyHeld(home, job, { type: 'offer', expectedDoneAt, forcedBy: actor, reasons: [] }, actor));
@@ -142,10 +145,18 @@ export class DefaultHubService implements HubService {
   }
 
   async cancel(jobId: string, actor: string): Promise<JobView> {
-    const job = await this.#d.engine.applyAs(jobId, { type: 'cancel', by: actor, message: `Cancelled by ${who(actor)}.` }, actor);
-    // A person's "no" sticks: the same release is not queued again until they ask for it.
-    await this.#d.store.addSkip(job.deviceId, job.releaseId, this.#d.clock.now(), actor);
-    return jobView(job);
+    const found = await this.#d.store.getJob(jobId);
+    if (!found) throw new FirmwardError('not_found', `There is no update ${jobId}.`);
+    return this.#d.engine.withHome(found.homeId, async () => {
+      const job = (await this.#d.store.getJob(jobId))!;
+      // Invariant 8: cancelling twice is the same as cancelling once.
+      if (job.state === 'cancelled') return jobView(job);
+      if (isTerminal(job.state)) throw new FirmwardError('conflict', `This update already ${job.state === 'succeeded' ? 'succeeded' : 'failed'}; there is nothing left to cancel.`);
+      const cancelled = await this.#d.engine.applyHeld(await this.#home(job.homeId), job, { type: 'cancel', by: actor, message: `Cancelled by ${who(actor)}.` }, actor);
+      // A person's "no" sticks: the same release is not queued again until they ask for it.
+      await this.#d.store.addSkip(cancelled.deviceId, cancelled.releaseId, this.#d.clock.now(), actor);
+      return jobView(cancelled);
+    });
   }
 
   async resume(homeId: string, actor: string): Promise<HomeView> {
@@ -246,7 +257,7 @@ export class DefaultHubService implements HubService {
     }
     const activeDevice = active ? devices.find((d) => d.id === active.deviceId) : undefined;
     const summary = home.halt
-      ? `Paused: ${home.halt.message}`
+      ? `Paused: an update failed, so the others wait until you resume or skip.`
       : active
         ? `Updating ${activeDevice?.name ?? active.deviceId} to ${active.targetVersion}; the others wait their turn.`
         : jobs.length
