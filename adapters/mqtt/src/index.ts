@@ -11,3 +11,5 @@ export type { CommandRejection, ConnectDeviceOptions, DeviceConnection } from '.
 export { parseDeviceMessage } from './messages.ts';
 export type { DeviceMessage, DeviceMessageResult } from './messages.ts';
 export { PacketSizeGuard } from './packet-size-guard.ts';
+export { MOSQUITTO_MAX_PACKET_BYTES, mosquittoAclFile, mosquittoConfig } from './mosquitto-config.ts';
+export type { MosquittoAclOptions, MosquittoConfigOptions } from './mosquitto-config.ts';

@@ -18,8 +18,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface HubConfig {
   dataDir: string;
   http: { host: string; port: number; maxBodyBytes: number };
-  /** `url` empty: the hub runs its embedded broker on host:port; otherwise it connects to that broker. */
-  mqtt: { host: string; port: number; url: string };
+  /**
+   * `url` empty: the hub runs its embedded broker on host:port (and makes up its own login at every
+   * start). Otherwise it connects to that broker as `username` with `password` (an external
+   * Mosquitto or EMQX with per-device credentials and ACLs, see docs/protocol.md).
+   */
+  mqtt: { host: string; port: number; url: string; username: string; password: string };
   store: { kind: 'sqlite'; path: string };
   catalogDir: string;
   demo: boolean;
@@ -55,6 +59,8 @@ interface FieldSource {
   env: string;
   /** No flag for secrets: a command line is visible to every user of the machine (`ps`). */
   flag: string | null;
+  /** Its value is never repeated in a problem report (logs and terminals are shared). */
+  secret?: true;
 }
 
 /** Where each leaf may come from besides the file. */
@@ -66,12 +72,14 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'mqtt.host', kind: 'string', env: 'FIRMWARD_MQTT_HOST', flag: 'mqtt-host' },
   { key: 'mqtt.port', kind: 'number', env: 'FIRMWARD_MQTT_PORT', flag: 'mqtt-port' },
   { key: 'mqtt.url', kind: 'string', env: 'FIRMWARD_MQTT_URL', flag: 'mqtt-url' },
+  { key: 'mqtt.username', kind: 'string', env: 'FIRMWARD_MQTT_USERNAME', flag: 'mqtt-username' },
+  { key: 'mqtt.password', kind: 'string', env: 'FIRMWARD_MQTT_PASSWORD', flag: null, secret: true },
   { key: 'store.kind', kind: 'string', env: 'FIRMWARD_STORE_KIND', flag: 'store-kind' },
   { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
   { key: 'catalogDir', kind: 'string', env: 'FIRMWARD_CATALOG_DIR', flag: 'catalog-dir' },
   { key: 'demo', kind: 'boolean', env: 'FIRMWARD_DEMO', flag: 'demo' },
   { key: 'demoSpeed', kind: 'number', env: 'FIRMWARD_DEMO_SPEED', flag: 'demo-speed' },
-  { key: 'ownerToken', kind: 'string', env: 'FIRMWARD_OWNER_TOKEN', flag: null },
+  { key: 'ownerToken', kind: 'string', env: 'FIRMWARD_OWNER_TOKEN', flag: null, secret: true },
   { key: 'engine.tickMs', kind: 'number', env: 'FIRMWARD_TICK_MS', flag: 'tick-ms' },
   { key: 'engine.silenceTimeoutSeconds', kind: 'number', env: 'FIRMWARD_SILENCE_TIMEOUT_SECONDS', flag: 'silence-timeout-seconds' },
   { key: 'engine.offerResendSeconds', kind: 'number', env: 'FIRMWARD_OFFER_RESEND_SECONDS', flag: 'offer-resend-seconds' },
@@ -91,6 +99,7 @@ const port = wholeNumber(0, 65535, 'a whole number from 0 (any free port) to 655
 const flag = z.boolean({ error: 'must be true or false' });
 /** The owner token travels as a Bearer token, so it must use the token68 characters. */
 const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+const BROKER_URL_PATTERN = /^(mqtts?|wss?):\/\/[^\s]+$/;
 
 const ConfigSchema = z.strictObject({
   dataDir: text('a folder path').default('./data'),
@@ -103,8 +112,11 @@ const ConfigSchema = z.strictObject({
     host: text('a host name or address').default('127.0.0.1'),
     port: port.default(1883),
     url: z.string({ error: 'must be a broker address such as mqtt://broker:1883, or empty' })
-      .refine((u) => u === '' || /^(mqtts?|wss?):\/\/[^\s]+$/.test(u), { error: 'must be a broker address such as mqtt://broker:1883, or empty for the embedded broker' })
+      .refine((u) => u === '' || BROKER_URL_PATTERN.test(u), { error: 'must be a broker address such as mqtt://broker:1883, or empty for the embedded broker' })
       .default(''),
+    /** The hub's login on an external broker; unused with the embedded one. */
+    username: text('a user name').default('hub'),
+    password: z.string({ error: 'must be text' }).default(''),
   }, { error: 'must be an object' }).prefault({}),
   store: z.strictObject({
     kind: z.literal('sqlite', { error: 'must be "sqlite"' }).default('sqlite'),
@@ -274,7 +286,7 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
     const value = input.env[f.env];
     if (value === undefined || value === '') continue;
     setPath(merged, f.key, coerce(f.kind, value));
-    sources.set(f.key, `${f.env}=${describe(value)}`);
+    sources.set(f.key, f.secret ? `${f.env} (value not shown)` : `${f.env}=${describe(value)}`);
   }
   for (const f of FIELDS) {
     if (f.flag === null) continue;
@@ -282,6 +294,16 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
     if (value === undefined) continue;
     setPath(merged, f.key, typeof value === 'boolean' ? value : coerce(f.kind, value));
     sources.set(f.key, `--${f.flag} ${describe(value)}`);
+  }
+
+  // An external broker takes no anonymous hub (DESIGN, scale-out: per-device credentials and ACLs);
+  // said here, before the hub starts, rather than as a refused login later.
+  const mqttRaw = isPlainObject(merged.mqtt) ? merged.mqtt : {};
+  if (typeof mqttRaw.url === 'string' && BROKER_URL_PATTERN.test(mqttRaw.url) && (mqttRaw.password === undefined || mqttRaw.password === '')) {
+    problems.push({
+      key: 'mqtt.password', source: sourceOf('mqtt.url', sources),
+      message: 'must be set (FIRMWARD_MQTT_PASSWORD) when mqtt.url names an external broker: the hub logs in to it with mqtt.username and this password',
+    });
   }
 
   const result = ConfigSchema.safeParse(merged);

@@ -51,11 +51,13 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
   try {
     await o.seed?.(store, catalogDir);
 
-    // The hub's own broker login is new at every start; devices keep theirs (hashed in the store).
-    const hubSecret = generateDeviceSecret();
+    // On the embedded broker the hub's own login is new at every start; devices keep theirs (hashed
+    // in the store). An external broker knows the hub by the user name and password configured for it.
+    let hubLogin = { username: config.mqtt.username, password: config.mqtt.password };
     let mqttUrl = config.mqtt.url;
     if (!mqttUrl) {
-      const hubHash = await hashSecret(hubSecret);
+      hubLogin = { username: 'hub', password: generateDeviceSecret() };
+      const hubHash = await hashSecret(hubLogin.password);
       const broker = new EmbeddedBroker({
         host: config.mqtt.host,
         port: config.mqtt.port,
@@ -72,7 +74,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     }
 
     const source = o.source ?? new CatalogFolderSource(catalogDir, log.child('catalog'));
-    const gateway = new MqttDeviceGateway({ url: mqttUrl, username: 'hub', password: hubSecret, clock: o.clock, logger: log.child('gateway') });
+    const gateway = new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') });
 
     let baseUrl = '';
     let service: DefaultHubService | null = null;
@@ -90,7 +92,8 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       ownerToken: o.ownerToken,
       maxBodyBytes: config.http.maxBodyBytes,
       imagePath: async (releaseId) => {
-        const release = engine.releases.get(releaseId);
+        // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
+        const release = engine.releases.get(releaseId) ?? (await store.getRelease(releaseId));
         // Invariant 4 on the hub: only an image whose length and hash verify is served.
         return release ? source.imagePath(release) : null;
       },

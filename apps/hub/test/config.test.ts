@@ -35,7 +35,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c, {
       dataDir: './data',
       http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536 },
-      mqtt: { host: '127.0.0.1', port: 1883, url: '' },
+      mqtt: { host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '' },
       store: { kind: 'sqlite', path: join('./data', 'firmward.db') },
       catalogDir: join('./data', 'catalog'),
       demo: false,
@@ -159,8 +159,34 @@ describe('loadConfig', () => {
   });
 
   test('an external broker address must look like one', () => {
-    assert.equal(load([], { FIRMWARD_MQTT_URL: 'mqtts://broker.example:8883' }).mqtt.url, 'mqtts://broker.example:8883');
+    assert.equal(load([], { FIRMWARD_MQTT_URL: 'mqtts://broker.example:8883', FIRMWARD_MQTT_PASSWORD: 'pw' }).mqtt.url, 'mqtts://broker.example:8883');
     assert.equal(problemsOf(() => load([], { FIRMWARD_MQTT_URL: 'broker.example' })).problems[0]!.key, 'mqtt.url');
+  });
+
+  test('the hub\'s login on an external broker: user name from file, environment or flag; password never from a flag', () => {
+    const c = load(['--mqtt-url', 'mqtt://broker.example:1883', '--mqtt-username', 'hub-1'], { FIRMWARD_MQTT_PASSWORD: 'broker-secret-42' });
+    assert.deepEqual(c.mqtt, { host: '127.0.0.1', port: 1883, url: 'mqtt://broker.example:1883', username: 'hub-1', password: 'broker-secret-42' });
+    assert.equal(load([], { FIRMWARD_MQTT_USERNAME: 'hub-2' }).mqtt.username, 'hub-2');
+    const fromFile = load(['--config', 'c.json'], {}, { 'c.json': '{"mqtt":{"url":"mqtt://b:1883","username":"hub-3","password":"from-file"}}' });
+    assert.deepEqual([fromFile.mqtt.username, fromFile.mqtt.password], ['hub-3', 'from-file']);
+
+    const flag = problemsOf(() => load(['--mqtt-password', 'broker-secret-42']));
+    assert.deepEqual(flag.problems.map((p) => p.key), ['--mqtt-password']);
+    assert.ok(!flag.message.includes('broker-secret-42'), 'a secret on the command line is not echoed back');
+  });
+
+  test('an external broker needs the hub\'s password; the embedded one does not', () => {
+    const { problems } = problemsOf(() => load([], { FIRMWARD_MQTT_URL: 'mqtt://broker.example:1883' }));
+    assert.deepEqual(problems.map((p) => [p.key, p.source]), [['mqtt.password', 'FIRMWARD_MQTT_URL="mqtt://broker.example:1883"']]);
+    assert.match(problems[0]!.message, /FIRMWARD_MQTT_PASSWORD/);
+    assert.equal(load([]).mqtt.password, '', 'the embedded broker makes up the hub\'s login itself');
+  });
+
+  test('a secret from the environment is never repeated in a problem report', () => {
+    const { message, problems } = problemsOf(() => load([], { FIRMWARD_OWNER_TOKEN: 'tiny7', FIRMWARD_MQTT_USERNAME: '', FIRMWARD_PORT: 'x' }));
+    assert.deepEqual(problems.map((p) => p.key).sort(), ['http.port', 'ownerToken']);
+    assert.equal(problems.find((p) => p.key === 'ownerToken')!.source, 'FIRMWARD_OWNER_TOKEN (value not shown)');
+    assert.ok(!message.includes('tiny7'));
   });
 });
 
