@@ -326,6 +326,12 @@ abstract class SqliteSession implements Store {
     });
   }
 
+  listOpenJobTargets(): Promise<{ deviceId: string; targetVersion: string }[]> {
+    return this.use({ op: 'listOpenJobTargets' }, 'single', (c) =>
+      c.all(`SELECT device_id, target_version FROM jobs WHERE state NOT IN (${placeholders(TERMINAL_STATES.length)})`, ...TERMINAL_STATES)
+        .map((r) => ({ deviceId: String(r.device_id), targetVersion: String(r.target_version) })));
+  }
+
   getJob(jobId: string): Promise<Job | null> {
     return this.use({ op: 'getJob', jobId }, 'single', (c) => {
       const row = c.get('SELECT * FROM jobs WHERE id = ?', jobId);

@@ -151,7 +151,7 @@ export class RolloutEngine implements GatewayHandler {
     const [devices, homes, open, skipped] = await Promise.all([
       this.#d.store.listDevices(),
       this.#d.store.listHomes(),
-      this.#d.store.listJobs({ open: true }),
+      this.#d.store.listOpenJobTargets(),
       this.#d.store.listSkips(),
     ]);
     // The update that halted a home is not queued again on its own: a person resumes (retry) or skips.

@@ -49,7 +49,7 @@ export interface PlanInput {
   homes: ReadonlyMap<string, Home> | Readonly<Record<string, Home>>;
   releases: readonly Release[];
   /** A device with a job that is not yet succeeded, failed or cancelled gets no new one. */
-  openJobsByDevice: ReadonlyMap<string, Job>;
+  openJobsByDevice: ReadonlyMap<string, Pick<Job, 'targetVersion'>>;
   /** `skipKey(deviceId, releaseId)` for each release a person chose to skip on a device. */
   skipped: ReadonlySet<string>;
 }

@@ -64,7 +64,8 @@ export function parseTimeOfDay(value: TimeOfDay): ParsedTimeOfDay {
  * validateTimeZone('America/New_York'); // 'America/New_York'
  */
 export function validateTimeZone(timeZone: string): string {
-  if (typeof timeZone !== 'string' || timeZone === '' || !IANAZone.isValidZone(timeZone)) {
+  // IANAZone.create is cached by luxon; isValidZone builds a new Intl formatter on every call.
+  if (typeof timeZone !== 'string' || timeZone === '' || !IANAZone.create(timeZone).isValid) {
     throw new FirmwardError('invalid_input', `"${String(timeZone)}" is not a known time zone; use a name such as Europe/Berlin.`, { detail: { timeZone } });
   }
   return timeZone;

@@ -109,6 +109,8 @@ export interface Store {
    */
   insertJob(job: Job): Promise<void>;
   getJob(jobId: string): Promise<Job | null>;
+  /** Every open job's device and target, unbounded and light: what the planner needs to skip. */
+  listOpenJobTargets(): Promise<{ deviceId: string; targetVersion: string }[]>;
   listJobs(query: JobQuery): Promise<Job[]>;
   /**
    * Saves `job` only if the stored job is still in `expectedState` (compare-and-set), and

@@ -277,6 +277,19 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       }));
     });
 
+    describe('open job targets', () => {
+      test('lists every open job, beyond any list limit, and no finished one', () => withStore(async (store) => {
+        await store.putHome(makeHome('h1'));
+        for (let i = 0; i < 1100; i++) await store.putDevice(makeDevice(`d${i}`, 'h1'));
+        await store.transaction(async (tx) => {
+          for (let i = 0; i < 1100; i++) await tx.insertJob(makeJob(`j${i}`, 'h1', `d${i}`, i === 0 ? 'succeeded' : 'queued'));
+        });
+        const targets = await store.listOpenJobTargets();
+        assert.equal(targets.length, 1099);
+        assert.ok(!targets.some((t) => t.deviceId === 'd0'));
+      }));
+    });
+
     describe('skips and device credentials', () => {
       test('a skip is kept once per device and release, and lifted for the device', () => withStore(async (store) => {
         await store.putHome(makeHome('h1'));
