@@ -8,7 +8,7 @@
  * set-state bad before writing, set-primary to switch, mark-good to commit); the simulator maps
  * them onto memory.
  */
-import type { PowerSource, Slot } from '@firmward/core';
+import type { DeviceReport, Slot } from '@firmward/core';
 import type { AgentJournal } from './journal.ts';
 
 export interface DeviceIdentity {
@@ -51,15 +51,7 @@ export interface HealthReport {
   detail: string;
 }
 
-export interface DeviceConditionsReport {
-  powerSource: PowerSource;
-  batteryPercent: number | null;
-  charging: boolean;
-  /** null for wired devices */
-  signalDbm: number | null;
-  busy: boolean;
-  freeStorageBytes: number;
-}
+export type DeviceConditionsReport = Pick<DeviceReport, 'powerSource' | 'batteryPercent' | 'charging' | 'signalDbm' | 'busy' | 'freeStorageBytes'>;
 
 export interface AgentPlatform {
   identity(): Promise<DeviceIdentity>;

@@ -4,7 +4,7 @@
  * The HTTP layer maps FirmwardError codes to statuses; nothing here knows about HTTP.
  */
 import type {
-  DeviceReport, HomeSettings, JobState, Policy, PreflightThresholds, Reason, RecoveryInstructions, UsageSchedule, Vulnerability,
+  Device, DeviceReport, HomeSettings, Job, JobState, Policy, PreflightThresholds, Reason, RecoveryInstructions, UsageSchedule, Vulnerability,
 } from '@firmward/core';
 import type { EventQuery, HistoryEvent } from '@firmward/ports';
 
@@ -37,21 +37,11 @@ export interface DeviceUpdateView {
   recheckAt: number | null;
 }
 
-export interface DeviceView {
-  id: string;
-  homeId: string;
-  name: string;
-  vendor: string;
-  model: string;
-  hardwareRevision: string;
-  firmwareVersion: string;
+export interface DeviceView extends Device {
   availableVersion: string | null;
   online: boolean;
   lastSeenAt: number | null;
   report: DeviceReport | null;
-  policy: Policy | null;
-  thresholds: Partial<PreflightThresholds>;
-  schedules: UsageSchedule[];
   update: DeviceUpdateView;
 }
 
@@ -67,21 +57,9 @@ export interface HomeView {
   summary: string;
 }
 
-export interface JobView {
-  id: string;
-  homeId: string;
-  deviceId: string;
-  releaseId: string;
-  fromVersion: string;
-  targetVersion: string;
-  state: JobState;
-  reasons: Reason[];
-  progressPercent: number | null;
-  forcedBy: string | null;
-  requestedBy: string | null;
-  createdAt: number;
-  updatedAt: number;
-}
+export type JobView = Pick<Job,
+  'id' | 'homeId' | 'deviceId' | 'releaseId' | 'fromVersion' | 'targetVersion' | 'state' | 'reasons' | 'progressPercent' |
+  'forcedBy' | 'requestedBy' | 'createdAt' | 'updatedAt'>;
 
 export interface HealthView {
   status: 'ok';
