@@ -12,7 +12,6 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +22,7 @@ import type { HistoryEvent } from '@firmward/ports';
 import { HubClient } from '../../cli/src/client.ts';
 import type { JobView } from '../../cli/src/client.ts';
 import { FLEET_TARGET_VERSION, fleetHomeId, seedFleetDataDir } from './fixtures/fleet-fixture.ts';
+import { freePort } from '../../../packages/ports/testing/free-port.ts';
 
 const HOMES = 3;
 const DEVICES_PER_HOME = 3;
@@ -90,17 +90,6 @@ after(async () => {
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-/** A port that was free a moment ago (bound to port 0, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`; fails with `what` and the last observation. */
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, context: () => string): Promise<T> {

@@ -2,26 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { CompatibilityDevice, Release } from '@firmward/core';
-import { assessCompatibility, assessPrepared, checkCompatibility, createVersionParser, prepareRelease, readVersion, releaseId } from '@firmward/core';
+import { assessCompatibility, assessPrepared, checkCompatibility, createVersionParser, prepareRelease, readVersion } from '@firmward/core';
+import { release } from './fixtures.ts';
 
-function release(fields: Partial<Release> & Pick<Release, 'version'>): Release {
-  const vendor = fields.vendor ?? 'Acme';
-  const model = fields.model ?? 'Plug';
-  return {
-    id: releaseId(vendor, model, fields.version),
-    vendor,
-    model,
-    hardwareRevisions: ['A'],
-    severity: 'none',
-    vulnerabilitiesFixed: [],
-    expectedInstallSeconds: 120,
-    preflightOverrides: {},
-    recovery: { steps: ['Unplug the plug for ten seconds, then plug it back in.'] },
-    retracted: false,
-    image: { path: 'acme/plug.bin', lengthBytes: 1024, sha256: 'ab'.repeat(32) },
-    ...fields,
-  };
-}
 
 function device(fields: Partial<CompatibilityDevice> = {}): CompatibilityDevice {
   return { vendor: 'Acme', model: 'Plug', hardwareRevision: 'A', firmwareVersion: '1.0.0', ...fields };

@@ -3,8 +3,8 @@
  * Every builder returns a fresh object with sensible, passing defaults; override what a test is about.
  */
 import { DateTime } from 'luxon';
-import type { DeviceConditions, DeviceReport, EpochMs, Interval, PreflightInput, SignalSample } from '../src/index.ts';
-import { DEFAULT_THRESHOLDS, MINUTE_MS } from '../src/index.ts';
+import type { DeviceConditions, DeviceReport, EpochMs, Interval, PreflightInput, Release, SignalSample } from '../src/index.ts';
+import { DEFAULT_THRESHOLDS, MINUTE_MS, releaseId } from '../src/index.ts';
 
 /** An instant from a wall-clock time in a zone: `local('2026-03-29T01:30', 'Europe/Berlin')`. */
 export function local(isoWallTime: string, timeZone: string): EpochMs {
@@ -101,4 +101,24 @@ export function dailyUsage(until: EpochMs, timeZone: string, days: number, start
     if (e.toMillis() <= until) out.push({ start: s.toMillis(), end: e.toMillis() });
   }
   return out;
+}
+
+/** A release of the Acme Plug (hardware revision A) with passing defaults; override what a test is about. */
+export function release(fields: Partial<Release> & Pick<Release, 'version'>): Release {
+  const vendor = fields.vendor ?? 'Acme';
+  const model = fields.model ?? 'Plug';
+  return {
+    id: releaseId(vendor, model, fields.version),
+    vendor,
+    model,
+    hardwareRevisions: ['A'],
+    severity: 'none',
+    vulnerabilitiesFixed: [],
+    expectedInstallSeconds: 120,
+    preflightOverrides: {},
+    recovery: { steps: ['Unplug the plug for ten seconds, then plug it back in.'] },
+    retracted: false,
+    image: { path: 'acme/plug.bin', lengthBytes: 1024, sha256: 'ab'.repeat(32) },
+    ...fields,
+  };
 }

@@ -6,27 +6,10 @@ import {
   DEFAULT_THRESHOLDS, DEFAULT_WINDOW, PRIORITY_NORMAL, PRIORITY_SECURITY, PRIORITY_URGENT, effectivePolicy, newJob, orderJobs,
   planReleases, policyAllows, releaseId, skipKey,
 } from '@firmward/core';
+import { release } from './fixtures.ts';
 
 const NOW = Date.UTC(2026, 2, 15, 12, 0, 0);
 
-function release(fields: Partial<Release> & Pick<Release, 'version'>): Release {
-  const vendor = fields.vendor ?? 'Acme';
-  const model = fields.model ?? 'Plug';
-  return {
-    id: releaseId(vendor, model, fields.version),
-    vendor,
-    model,
-    hardwareRevisions: ['A'],
-    severity: 'none',
-    vulnerabilitiesFixed: [],
-    expectedInstallSeconds: 120,
-    preflightOverrides: {},
-    recovery: { steps: ['Unplug the plug for ten seconds, then plug it back in.'] },
-    retracted: false,
-    image: { path: 'acme/plug.bin', lengthBytes: 1024, sha256: 'ab'.repeat(32) },
-    ...fields,
-  };
-}
 
 function device(id: string, fields: Partial<Device> = {}): Device {
   return {
