@@ -362,7 +362,8 @@ abstract class SqliteSession implements Store {
         where.push(`state IN (${placeholders(query.states.length)})`);
         values.push(...query.states);
       }
-      const sql = `SELECT * FROM jobs${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY priority, created_at, id LIMIT ?`;
+      const order = query.order === 'newest' ? 'created_at DESC, id DESC' : 'priority, created_at, id';
+      const sql = `SELECT * FROM jobs${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
       return c.all(sql, ...values, limit).map(jobFromRow);
     });
   }

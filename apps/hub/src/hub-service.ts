@@ -280,8 +280,9 @@ export class DefaultHubService implements HubService {
     const noJob = new Map(plan.noJob.map((n) => [n.deviceId, n.reason]));
     const views: DeviceView[] = [];
     for (const row of rows) {
-      const jobs = await this.#d.store.listJobs({ deviceId: row.id, limit: 1 });
-      const job = jobs[0] ?? null;
+      // The device's open job, else its most recent one (what happened last).
+      const job = (await this.#d.store.listJobs({ deviceId: row.id, open: true, limit: 1 }))[0]
+        ?? (await this.#d.store.listJobs({ deviceId: row.id, order: 'newest', limit: 1 }))[0] ?? null;
       const home = homes.get(row.homeId);
       const vulnerabilities = plan.vulnerable.get(row.id) ?? [];
       const update = updateView({

@@ -38,6 +38,8 @@ export interface JobQuery {
   /** true: not succeeded/failed/cancelled; false: only those. */
   open?: boolean;
   states?: JobState[];
+  /** run (default): the order jobs run in — priority, then oldest. newest: most recently created first. */
+  order?: 'run' | 'newest';
   limit?: number;
 }
 

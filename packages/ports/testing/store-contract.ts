@@ -277,6 +277,18 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       }));
     });
 
+    describe('job order', () => {
+      test('run order is priority then oldest; newest order is most recent first', () => withStore(async (store) => {
+        await store.putHome(makeHome('h1'));
+        await store.putDevice(makeDevice('d1', 'h1'));
+        await store.insertJob(makeJob('old', 'h1', 'd1', 'succeeded', { priority: 0, createdAt: T0 }));
+        await store.insertJob(makeJob('mid', 'h1', 'd1', 'failed', { priority: 2, createdAt: T0 + 1000 }));
+        await store.insertJob(makeJob('new', 'h1', 'd1', 'queued', { priority: 1, createdAt: T0 + 2000 }));
+        assert.deepEqual((await store.listJobs({ deviceId: 'd1' })).map((j) => j.id), ['old', 'new', 'mid']);
+        assert.deepEqual((await store.listJobs({ deviceId: 'd1', order: 'newest' })).map((j) => j.id), ['new', 'mid', 'old']);
+      }));
+    });
+
     describe('open job targets', () => {
       test('lists every open job, beyond any list limit, and no finished one', () => withStore(async (store) => {
         await store.putHome(makeHome('h1'));
