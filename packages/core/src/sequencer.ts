@@ -92,7 +92,7 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
   }
   // A job that failed for silence this round leaves the home halted; the caller records the halt.
   const failing = steps.some((st) => st.event.type === 'silent');
-  if (activeJobId !== null || failing) return { steps, activeJobId };
+  if (failing) return { steps, activeJobId };
 
   const waiting = orderJobs(open.filter((j) => j.state === 'queued' || j.state === 'waiting'));
   if (s.home.halt) {
@@ -105,7 +105,9 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     return { steps, activeJobId: null };
   }
 
-  let offered = false;
+  // While another device updates, the waiting ones are still checked, so each says what it
+  // waits for ("Battery 23 %…") rather than only that it is not its turn.
+  let offered = activeJobId !== null;
   for (const job of waiting) {
     const release = s.releases.get(job.releaseId);
     const device = s.devices.get(job.deviceId);
@@ -119,13 +121,13 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
       steps.push(...hold(job, [policy.reason], null));
       continue;
     }
-    if (offered) {
-      steps.push(...hold(job, [{ code: 'in_line', message: 'Next in line: one device at a time in this home.' }], null));
-      continue;
-    }
     const verdict = gate(s, job, 'start');
     if (!verdict.pass) {
       steps.push(...hold(job, reasonsOf(verdict), verdict.recheckAt));
+      continue;
+    }
+    if (offered) {
+      steps.push(...hold(job, [{ code: 'in_line', message: 'Next in line: one device at a time in this home.' }], null));
       continue;
     }
     const expectedDoneAt = s.now + release.expectedInstallSeconds * SECOND_MS + s.home.settings.soakSeconds * SECOND_MS;

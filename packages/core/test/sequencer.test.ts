@@ -85,6 +85,26 @@ test('a low battery holds the device with a sentence and lets the next one go', 
   assert.equal(d.steps.find((s) => s.jobId === 'job-1')?.event.type, 'offer');
 });
 
+test('while another device updates, a waiting device still says what it waits for', () => {
+  const now = NIGHT;
+  const ctx = { now, soakSeconds: 120 };
+  const active = transition(queued(0, now), { type: 'offer', expectedDoneAt: now, forcedBy: null, reasons: [] }, ctx).job;
+  const conditions = new Map([
+    ['dev-0', goodConditions(now)],
+    ['dev-1', goodConditions(now, { powerSource: 'battery', batteryPercent: 23, charging: false })],
+    ['dev-2', goodConditions(now)],
+  ]);
+  const d = sequenceHome(snapshot(now, home(), [active, queued(1, now), queued(2, now)], conditions, 3));
+  assert.equal(d.activeJobId, 'job-0');
+  assert.ok(!d.steps.some((s) => s.event.type === 'offer'));
+  const reasonOf = (id: string) => {
+    const step = d.steps.find((s) => s.jobId === id);
+    return step?.event.type === 'hold' ? step.event.reasons[0]?.code : undefined;
+  };
+  assert.equal(reasonOf('job-1'), 'battery_low');
+  assert.equal(reasonOf('job-2'), 'in_line');
+});
+
 test('nothing starts outside the window; a person\'s "update now" may pick the time but not skip safety', () => {
   const noon = Date.UTC(2026, 10, 27, 11, 0);
   const conditions = new Map([['dev-0', goodConditions(noon)], ['dev-1', goodConditions(noon, { busy: true })]]);
