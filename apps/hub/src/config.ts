@@ -14,6 +14,8 @@ import { FirmwardError } from '@firmward/core';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const STORE_KINDS = ['sqlite', 'postgres'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
 
 export interface HubConfig {
   dataDir: string;
@@ -24,7 +26,11 @@ export interface HubConfig {
    * Mosquitto or EMQX with per-device credentials and ACLs, see docs/protocol.md).
    */
   mqtt: { host: string; port: number; url: string; username: string; password: string };
-  store: { kind: 'sqlite'; path: string };
+  /**
+   * `sqlite` (default): one file at `path`, for one hub. `postgres`: the database at `url`, which any
+   * number of hub instances may share (DESIGN, scale-out); `path` is then unused.
+   */
+  store: { kind: StoreKind; path: string; url: string };
   catalogDir: string;
   demo: boolean;
   /** Demo clock factor: simulated seconds per real second. */
@@ -76,6 +82,8 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'mqtt.password', kind: 'string', env: 'FIRMWARD_MQTT_PASSWORD', flag: null, secret: true },
   { key: 'store.kind', kind: 'string', env: 'FIRMWARD_STORE_KIND', flag: 'store-kind' },
   { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
+  // A PostgreSQL URL usually carries the hub's database password, so it is treated as a secret.
+  { key: 'store.url', kind: 'string', env: 'FIRMWARD_STORE_URL', flag: null, secret: true },
   { key: 'catalogDir', kind: 'string', env: 'FIRMWARD_CATALOG_DIR', flag: 'catalog-dir' },
   { key: 'demo', kind: 'boolean', env: 'FIRMWARD_DEMO', flag: 'demo' },
   { key: 'demoSpeed', kind: 'number', env: 'FIRMWARD_DEMO_SPEED', flag: 'demo-speed' },
@@ -100,6 +108,7 @@ const flag = z.boolean({ error: 'must be true or false' });
 /** The owner token travels as a Bearer token, so it must use the token68 characters. */
 const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
 const BROKER_URL_PATTERN = /^(mqtts?|wss?):\/\/[^\s]+$/;
+const POSTGRES_URL_PATTERN = /^postgres(ql)?:\/\/[^\s]+$/;
 
 const ConfigSchema = z.strictObject({
   dataDir: text('a folder path').default('./data'),
@@ -119,8 +128,12 @@ const ConfigSchema = z.strictObject({
     password: z.string({ error: 'must be text' }).default(''),
   }, { error: 'must be an object' }).prefault({}),
   store: z.strictObject({
-    kind: z.literal('sqlite', { error: 'must be "sqlite"' }).default('sqlite'),
+    kind: z.enum(STORE_KINDS, { error: 'must be "sqlite" or "postgres"' }).default('sqlite'),
     path: text('a file path').optional(),
+    // The message never repeats the value: it may hold a password.
+    url: z.string({ error: 'must be a PostgreSQL address such as postgres://user:password@host:5432/firmward' })
+      .refine((u) => u === '' || POSTGRES_URL_PATTERN.test(u), { error: 'must be a PostgreSQL address such as postgres://user:password@host:5432/firmward' })
+      .default(''),
   }, { error: 'must be an object' }).prefault({}),
   catalogDir: text('a folder path').optional(),
   demo: flag.default(false),
@@ -306,6 +319,23 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
     });
   }
 
+  // A URL without the kind (or the kind without a URL) would leave a scaled-out hub on its own
+  // SQLite file, where invariant 1 no longer spans the other instances: refuse to start instead.
+  const storeRaw = isPlainObject(merged.store) ? merged.store : {};
+  const storeUrl = typeof storeRaw.url === 'string' ? storeRaw.url : '';
+  if (storeRaw.kind === 'postgres' && storeUrl === '') {
+    problems.push({
+      key: 'store.url', source: sourceOf('store.kind', sources),
+      message: 'must be set (FIRMWARD_STORE_URL) when store.kind is "postgres": the address of the database the hubs share',
+    });
+  }
+  if (storeUrl !== '' && (storeRaw.kind === undefined || storeRaw.kind === 'sqlite')) {
+    problems.push({
+      key: 'store.kind', source: sourceOf('store.kind', sources),
+      message: 'must be "postgres" (FIRMWARD_STORE_KIND=postgres) when store.url is set, or remove store.url to keep the SQLite file',
+    });
+  }
+
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -332,7 +362,7 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
     dataDir: c.dataDir,
     http: { ...c.http },
     mqtt: { ...c.mqtt },
-    store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db') },
+    store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db'), url: c.store.url },
     catalogDir: c.catalogDir ?? join(c.dataDir, 'catalog'),
     demo: c.demo,
     demoSpeed: c.demoSpeed,

@@ -8,8 +8,10 @@ import path from 'node:path';
 import { CatalogFolderSource } from '@firmward/catalog-folder';
 import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashSecret } from '@firmward/mqtt';
 import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
+import { PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
 import type { HubConfig } from './config.ts';
+import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
 import { createHttpApp, serveHttp } from './http/index.ts';
 import { DefaultHubService } from './hub-service.ts';
@@ -37,13 +39,30 @@ export interface RunningHub {
   stop(): Promise<void>;
 }
 
+/**
+ * The store the config names: the SQLite file by default, or the PostgreSQL database that several
+ * hub instances share (DESIGN, scale-out; invariant 1 is then held by that database's index).
+ */
+async function openStore(config: HubConfig, log: Logger): Promise<Store> {
+  switch (config.store.kind) {
+    case 'sqlite': {
+      const storePath = config.store.path;
+      mkdirSync(path.dirname(storePath), { recursive: true });
+      return SqliteStore.open(storePath);
+    }
+    case 'postgres': {
+      const store = await PostgresStore.open({ url: config.store.url, logger: log.child('store') });
+      log.info('store: PostgreSQL', { url: store.location });
+      return store;
+    }
+  }
+}
+
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
   const log = o.log;
   mkdirSync(config.dataDir, { recursive: true });
   const catalogDir = config.catalogDir ?? path.join(config.dataDir, 'catalog');
-  const storePath = config.store.path ?? path.join(config.dataDir, 'firmward.db');
-  mkdirSync(path.dirname(storePath), { recursive: true });
-  const store = await SqliteStore.open(storePath);
+  const store = await openStore(config, log);
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => log.warn('stop step failed', { error: String(error) }));
@@ -97,6 +116,8 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         // Invariant 4 on the hub: only an image whose length and hash verify is served.
         return release ? source.imagePath(release) : null;
       },
+      // The owner account and sessions live next to the owner token (dashboard-auth.ts).
+      dashboard: new DashboardAuth({ dataDir: config.dataDir }),
       onInternalError: (error) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) }),
     });
     const http = await serveHttp(app, { host: config.http.host, port: config.http.port });

@@ -33,7 +33,8 @@ async function main(): Promise<void> {
     clock = new ScaledClock(demoStartTime(Date.now()), config.demoSpeed);
     hubConfig = {
       ...config,
-      store: { ...config.store, path: path.join(demoDir, 'firmward.db') },
+      // Always its own SQLite file: the demo must never seed its home into a shared database.
+      store: { kind: 'sqlite', path: path.join(demoDir, 'firmward.db'), url: '' },
       catalogDir: path.join(demoDir, 'catalog'),
       // Engine time is demo time: look at the home every 15 simulated seconds.
       engine: { ...config.engine, tickMs: 15_000, offerResendSeconds: 60 },

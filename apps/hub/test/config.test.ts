@@ -36,7 +36,7 @@ describe('loadConfig', () => {
       dataDir: './data',
       http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536 },
       mqtt: { host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '' },
-      store: { kind: 'sqlite', path: join('./data', 'firmward.db') },
+      store: { kind: 'sqlite', path: join('./data', 'firmward.db'), url: '' },
       catalogDir: join('./data', 'catalog'),
       demo: false,
       demoSpeed: 240,
@@ -132,8 +132,8 @@ describe('loadConfig', () => {
   });
 
   test('unknown keys in the file are errors, at any depth', () => {
-    const { problems } = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '{"engine":{"tickMS":5},"store":{"kind":"sqlite","url":"x"}}' }));
-    assert.deepEqual(problems.map((p) => p.key).sort(), ['engine.tickMS', 'store.url']);
+    const { problems } = problemsOf(() => load(['--config', 'c.json'], {}, { 'c.json': '{"engine":{"tickMS":5},"store":{"kind":"sqlite","file":"x"}}' }));
+    assert.deepEqual(problems.map((p) => p.key).sort(), ['engine.tickMS', 'store.file']);
   });
 
   test('a missing or broken file is reported together with the other problems', () => {
@@ -180,6 +180,37 @@ describe('loadConfig', () => {
     assert.deepEqual(problems.map((p) => [p.key, p.source]), [['mqtt.password', 'FIRMWARD_MQTT_URL="mqtt://broker.example:1883"']]);
     assert.match(problems[0]!.message, /FIRMWARD_MQTT_PASSWORD/);
     assert.equal(load([]).mqtt.password, '', 'the embedded broker makes up the hub\'s login itself');
+  });
+
+  test('PostgreSQL store: kind and URL from file or environment, the URL never from a flag', () => {
+    const url = 'postgres://firmward:db-secret-77@db.example:5432/firmward';
+    const c = load([], { FIRMWARD_STORE_KIND: 'postgres', FIRMWARD_STORE_URL: url });
+    assert.deepEqual([c.store.kind, c.store.url], ['postgres', url]);
+    const fromFile = load(['--config', 'c.json'], {}, { 'c.json': JSON.stringify({ store: { kind: 'postgres', url: 'postgresql://db/firmward' } }) });
+    assert.deepEqual([fromFile.store.kind, fromFile.store.url], ['postgres', 'postgresql://db/firmward']);
+    assert.equal(load(['--store-kind', 'postgres'], { FIRMWARD_STORE_URL: url }).store.kind, 'postgres');
+
+    const flag = problemsOf(() => load(['--store-url', url]));
+    assert.deepEqual(flag.problems.map((p) => p.key), ['--store-url']);
+    assert.ok(!flag.message.includes('db-secret-77'), 'a database password on the command line is not echoed back');
+  });
+
+  test('PostgreSQL store: the kind needs a URL, a URL needs the kind, and a bad URL is not echoed', () => {
+    const noUrl = problemsOf(() => load(['--store-kind', 'postgres']));
+    assert.deepEqual(noUrl.problems.map((p) => [p.key, p.source]), [['store.url', '--store-kind "postgres"']]);
+    assert.match(noUrl.message, /FIRMWARD_STORE_URL/);
+
+    const noKind = problemsOf(() => load([], { FIRMWARD_STORE_URL: 'postgres://hub:db-secret-77@db/firmward' }));
+    assert.deepEqual(noKind.problems.map((p) => p.key), ['store.kind']);
+    assert.ok(!noKind.message.includes('db-secret-77'));
+
+    const badUrl = problemsOf(() => load([], { FIRMWARD_STORE_KIND: 'postgres', FIRMWARD_STORE_URL: 'mysql://hub:db-secret-77@db/firmward' }));
+    assert.deepEqual(badUrl.problems.map((p) => [p.key, p.source]), [['store.url', 'FIRMWARD_STORE_URL (value not shown)']]);
+    assert.ok(!badUrl.message.includes('db-secret-77'), 'the password in a rejected URL is not echoed back');
+    assert.ok(!JSON.stringify(badUrl.problems).includes('db-secret-77'));
+
+    assert.deepEqual(problemsOf(() => load([], { FIRMWARD_STORE_KIND: 'mysql' })).problems.map((p) => p.key), ['store.kind']);
+    assert.equal(load([]).store.kind, 'sqlite', 'SQLite stays the default');
   });
 
   test('a secret from the environment is never repeated in a problem report', () => {

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'forbidden'
   | 'conflict'
   | 'config_invalid'
+  // too many wrong passwords in a row: sign-in waits a while (dashboard)
+  | 'too_many_attempts'
   // versions and compatibility (invariants 2 and 5)
   | 'version_invalid'
   | 'version_ambiguous'

@@ -3,7 +3,7 @@
  * updates; errors become statuses only in errors.ts (STYLE principle 8).
  */
 import { Hono } from 'hono';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -13,6 +13,8 @@ import type { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
 import type { HistoryEvent } from '@firmward/ports';
 import type { HubService } from '../service.ts';
+import type { DashboardAuth } from '../dashboard-auth.ts';
+import { mountDashboard, sessionGuard, usesSession } from './dashboard.ts';
 import { errorBody, errorResponse } from './errors.ts';
 import {
   DeviceSettingsPatchSchema, DevicesQuerySchema, EmptyBodySchema, EventStreamQuerySchema, EventsQuerySchema, ForceBodySchema,
@@ -30,6 +32,8 @@ export interface HttpAppOptions {
   onInternalError?: (error: unknown) => void;
   /** How often an idle event stream sends a keep-alive comment; default 15 s. */
   streamKeepAliveMs?: number;
+  /** When given, the hub serves the dashboard at `/` and a signed-in page may use /api with its session cookie. */
+  dashboard?: DashboardAuth;
 }
 
 /** Every action taken through the API is recorded as the owner's (DESIGN: who, what, when, why). */
@@ -111,20 +115,27 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
   // Only the owner acts on the devices; hono's bearerAuth compares tokens in constant time.
   const askForToken = (c: Context) => c.json(errorBody('unauthorized',
     'This needs the owner token: send "Authorization: Bearer <token>"; the hub printed the token when it first started and keeps it in its data folder (owner-token).'), 401);
-  app.use('/api/*', bearerAuth({
+  const bearer: MiddlewareHandler = bearerAuth({
     token: opts.ownerToken,
     noAuthenticationHeader: { message: askForToken },
     invalidAuthenticationHeader: { message: askForToken },
     invalidToken: {
       message: (c) => c.json(errorBody('unauthorized', 'The owner token is wrong; use the one in the hub\'s data folder (owner-token).'), 401),
     },
-  }));
+  });
+  // The signed-in dashboard sends its session cookie instead of the token; the CLI and
+  // automation keep using the bearer token. Nothing under /api answers without one of the two.
+  const dashboardSession = opts.dashboard === undefined ? null : sessionGuard(opts.dashboard);
+  const apiGuard: MiddlewareHandler = (c, next) => (dashboardSession !== null && usesSession(c) ? dashboardSession(c, next) : bearer(c, next));
+  app.use('/api/*', apiGuard);
 
   // Refuse oversized bodies before anything reads them into memory or parses them (principle 9).
   app.use('*', bodyLimit({
     maxSize: opts.maxBodyBytes,
     onError: (c) => c.json(errorBody('payload_too_large', `The request body is larger than the hub accepts (${opts.maxBodyBytes} bytes).`), 413),
   }));
+
+  if (opts.dashboard !== undefined) mountDashboard(app, opts.dashboard, opts.ownerToken);
 
   // --- homes ---
   app.get('/api/v1/homes', async (c) => c.json(await service.listHomes()));

@@ -18,6 +18,7 @@ export const STATUS_OF_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = 
   cancel_too_late: 409,
   illegal_transition: 409,
   payload_too_large: 413,
+  too_many_attempts: 429,
   preflight_failed: 422,
   policy_blocks: 422,
   incompatible: 422,

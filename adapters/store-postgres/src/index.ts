@@ -1,0 +1,3 @@
+export { PostgresStore, MAX_LIST_LIMIT, redactUrl } from './postgres-store.ts';
+export type { PostgresStoreOptions } from './postgres-store.ts';
+export { MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX } from './schema.ts';

@@ -1,0 +1,162 @@
+/**
+ * Rows ↔ domain records. Every read goes through here so that bad data in a column (a hand-edited
+ * database, a row from an old version) becomes a `store_failure` naming the row, never a TypeError
+ * deep inside the hub (STYLE principle 9: distrust every input, the database included).
+ *
+ * pg hands JSONB columns over already parsed, BOOLEAN as booleans, and BIGINT as numbers (the
+ * pool's type parser, see postgres-store.ts); JSON is sent as text so arrays are never mistaken
+ * for PostgreSQL arrays.
+ */
+import { FirmwardError } from '@firmward/core';
+import type { Home, Job, JobState, Policy, Release } from '@firmward/core';
+import type { DeviceRow, HistoryEvent } from '@firmward/ports';
+
+export type Row = Record<string, unknown>;
+export type SqlValue = string | number | boolean | null;
+
+export function corrupt(table: string, id: unknown, column: string, cause?: unknown): FirmwardError {
+  return new FirmwardError(
+    'store_failure',
+    `The hub's database holds unreadable data (${table} ${String(id)}, ${column}); restore a backup or remove that record.`,
+    { cause, detail: { table, id, column } },
+  );
+}
+
+/** A JSON column that must hold an object (or array), not a bare value. */
+function jsonObject<T>(row: Row, table: string, column: string, kind: 'object' | 'array'): T {
+  const value = row[column];
+  const ok = kind === 'array' ? Array.isArray(value) : typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (!ok) throw corrupt(table, row.id, column);
+  return value as T;
+}
+
+function jsonObjectOrNull<T>(row: Row, table: string, column: string): T | null {
+  if (row[column] === null) return null;
+  return jsonObject<T>(row, table, column, 'object');
+}
+
+function str(row: Row, table: string, column: string): string {
+  const v = row[column];
+  if (typeof v !== 'string') throw corrupt(table, row.id, column);
+  return v;
+}
+
+function strOrNull(row: Row, table: string, column: string): string | null {
+  const v = row[column];
+  if (v === null) return null;
+  if (typeof v !== 'string') throw corrupt(table, row.id, column);
+  return v;
+}
+
+export function num(row: Row, table: string, column: string): number {
+  const v = row[column];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw corrupt(table, row.id, column);
+  return v;
+}
+
+function numOrNull(row: Row, table: string, column: string): number | null {
+  if (row[column] === null) return null;
+  return num(row, table, column);
+}
+
+function bool(row: Row, table: string, column: string): boolean {
+  const v = row[column];
+  if (typeof v !== 'boolean') throw corrupt(table, row.id, column);
+  return v;
+}
+
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value);
+}
+
+export function homeFromRow(row: Row): Home {
+  return {
+    id: str(row, 'home', 'id'),
+    name: str(row, 'home', 'name'),
+    settings: jsonObject(row, 'home', 'settings', 'object'),
+    halt: jsonObjectOrNull(row, 'home', 'halt'),
+  };
+}
+
+export function deviceFromRow(row: Row): DeviceRow {
+  return {
+    id: str(row, 'device', 'id'),
+    homeId: str(row, 'device', 'home_id'),
+    name: str(row, 'device', 'name'),
+    vendor: str(row, 'device', 'vendor'),
+    model: str(row, 'device', 'model'),
+    hardwareRevision: str(row, 'device', 'hardware_revision'),
+    firmwareVersion: str(row, 'device', 'firmware_version'),
+    policy: strOrNull(row, 'device', 'policy') as Policy | null,
+    thresholds: jsonObject(row, 'device', 'thresholds', 'object'),
+    schedules: jsonObject(row, 'device', 'schedules', 'array'),
+    online: bool(row, 'device', 'online'),
+    lastSeenAt: numOrNull(row, 'device', 'last_seen_at'),
+    report: jsonObjectOrNull(row, 'device', 'report'),
+  };
+}
+
+export function releaseFromRow(row: Row): Release {
+  const release = jsonObject<Release>(row, 'release', 'body', 'object');
+  if (release.id !== row.id) throw corrupt('release', row.id, 'body');
+  return release;
+}
+
+export const JOB_COLUMNS = [
+  'id', 'home_id', 'device_id', 'release_id', 'from_version', 'target_version', 'state', 'reasons', 'recheck_at',
+  'priority', 'requested_by', 'forced_by', 'created_at', 'updated_at', 'state_since', 'last_heard_at',
+  'progress_percent', 'confirm_until', 'expected_done_at', 'failure',
+] as const;
+
+/** Values in JOB_COLUMNS order. */
+export function jobToValues(job: Job): SqlValue[] {
+  return [
+    job.id, job.homeId, job.deviceId, job.releaseId, job.fromVersion, job.targetVersion, job.state,
+    encodeJson(job.reasons), job.recheckAt, job.priority, job.requestedBy, job.forcedBy, job.createdAt, job.updatedAt,
+    job.stateSince, job.lastHeardAt, job.progressPercent, job.confirmUntil, job.expectedDoneAt,
+    job.failure === null ? null : encodeJson(job.failure),
+  ];
+}
+
+export function jobFromRow(row: Row): Job {
+  const t = 'job';
+  return {
+    id: str(row, t, 'id'),
+    homeId: str(row, t, 'home_id'),
+    deviceId: str(row, t, 'device_id'),
+    releaseId: str(row, t, 'release_id'),
+    fromVersion: str(row, t, 'from_version'),
+    targetVersion: str(row, t, 'target_version'),
+    state: str(row, t, 'state') as JobState,
+    reasons: jsonObject(row, t, 'reasons', 'array'),
+    recheckAt: numOrNull(row, t, 'recheck_at'),
+    priority: num(row, t, 'priority'),
+    requestedBy: strOrNull(row, t, 'requested_by'),
+    forcedBy: strOrNull(row, t, 'forced_by'),
+    createdAt: num(row, t, 'created_at'),
+    updatedAt: num(row, t, 'updated_at'),
+    stateSince: num(row, t, 'state_since'),
+    lastHeardAt: numOrNull(row, t, 'last_heard_at'),
+    progressPercent: numOrNull(row, t, 'progress_percent'),
+    confirmUntil: numOrNull(row, t, 'confirm_until'),
+    expectedDoneAt: numOrNull(row, t, 'expected_done_at'),
+    failure: jsonObjectOrNull(row, t, 'failure'),
+  };
+}
+
+export function eventFromRow(row: Row): HistoryEvent {
+  const t = 'event';
+  return {
+    id: num(row, t, 'id'),
+    at: num(row, t, 'at'),
+    homeId: str(row, t, 'home_id'),
+    deviceId: strOrNull(row, t, 'device_id'),
+    jobId: strOrNull(row, t, 'job_id'),
+    kind: str(row, t, 'kind') as HistoryEvent['kind'],
+    from: strOrNull(row, t, 'from_state') as JobState | null,
+    to: strOrNull(row, t, 'to_state') as JobState | null,
+    code: str(row, t, 'code'),
+    message: str(row, t, 'message'),
+    actor: str(row, t, 'actor'),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The schema, as numbered migrations: the same tables, columns and indexes as the SQLite adapter's
+ * schema, in PostgreSQL terms (JSONB for JSON columns, BIGINT epoch-millisecond times, an identity
+ * column for event ids). Adapters never import each other (STYLE principle 5), so the index names
+ * are repeated here; they must stay equal to SQLite's because both adapters map them to the same
+ * errors.
+ *
+ * A migration is frozen once it has shipped: changing the schema (or ACTIVE_STATES, which the
+ * invariant-1 index is built from) means appending a new migration, never editing an old one.
+ */
+import { ACTIVE_STATES, JOB_STATES, TERMINAL_STATES } from '@firmward/core';
+import type { JobState } from '@firmward/core';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Name of the index that holds invariant 1 (one active update per home) in the database. */
+export const ONE_ACTIVE_PER_HOME_INDEX = 'jobs_one_active_per_home';
+/** Name of the index that keeps one open job per device. */
+export const ONE_OPEN_PER_DEVICE_INDEX = 'jobs_one_open_per_device';
+/** Primary key constraint of jobs (a job id inserted twice). */
+export const JOBS_PRIMARY_KEY = 'jobs_pkey';
+
+function sqlList(states: readonly JobState[]): string {
+  // The states are our own string literals (no quotes inside), so inlining them is safe.
+  return states.map((s) => `'${s}'`).join(', ');
+}
+
+/** The partial unique index of invariant 1, built from the core's ACTIVE_STATES. */
+export function oneActivePerHomeIndexSql(): string {
+  return `CREATE UNIQUE INDEX ${ONE_ACTIVE_PER_HOME_INDEX} ON jobs(home_id) WHERE state IN (${sqlList(ACTIVE_STATES)})`;
+}
+
+export function oneOpenPerDeviceIndexSql(): string {
+  return `CREATE UNIQUE INDEX ${ONE_OPEN_PER_DEVICE_INDEX} ON jobs(device_id) WHERE state NOT IN (${sqlList(TERMINAL_STATES)})`;
+}
+
+const INITIAL = `
+CREATE TABLE homes (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  settings JSONB NOT NULL,
+  halt JSONB NULL
+);
+
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  home_id TEXT NOT NULL REFERENCES homes(id),
+  name TEXT NOT NULL,
+  vendor TEXT NOT NULL,
+  model TEXT NOT NULL,
+  hardware_revision TEXT NOT NULL,
+  firmware_version TEXT NOT NULL,
+  policy TEXT NULL,
+  thresholds JSONB NOT NULL,
+  schedules JSONB NOT NULL,
+  online BOOLEAN NOT NULL DEFAULT FALSE,
+  last_seen_at BIGINT NULL,
+  report JSONB NULL,
+  report_at BIGINT NULL
+);
+CREATE INDEX devices_by_home ON devices(home_id);
+
+CREATE TABLE signal_samples (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  at BIGINT NOT NULL,
+  dbm DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX signal_samples_by_device ON signal_samples(device_id, at);
+CREATE INDEX signal_samples_by_time ON signal_samples(at);
+
+CREATE TABLE dropouts (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  at BIGINT NOT NULL
+);
+CREATE INDEX dropouts_by_device ON dropouts(device_id, at);
+CREATE INDEX dropouts_by_time ON dropouts(at);
+
+CREATE TABLE usage (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  start_at BIGINT NOT NULL,
+  end_at BIGINT NOT NULL
+);
+CREATE INDEX usage_by_device ON usage(device_id, end_at);
+CREATE INDEX usage_by_time ON usage(end_at);
+
+CREATE TABLE releases (
+  id TEXT PRIMARY KEY,
+  body JSONB NOT NULL
+);
+
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  home_id TEXT NOT NULL REFERENCES homes(id),
+  device_id TEXT NOT NULL REFERENCES devices(id),
+  release_id TEXT NOT NULL,
+  from_version TEXT NOT NULL,
+  target_version TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN (${sqlList(JOB_STATES)})),
+  reasons JSONB NOT NULL,
+  recheck_at BIGINT NULL,
+  priority INTEGER NOT NULL,
+  requested_by TEXT NULL,
+  forced_by TEXT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  state_since BIGINT NOT NULL,
+  last_heard_at BIGINT NULL,
+  progress_percent DOUBLE PRECISION NULL,
+  confirm_until BIGINT NULL,
+  expected_done_at BIGINT NULL,
+  failure JSONB NULL
+);
+CREATE INDEX jobs_by_home ON jobs(home_id, priority, created_at);
+CREATE INDEX jobs_by_device ON jobs(device_id, created_at);
+${oneActivePerHomeIndexSql()};
+${oneOpenPerDeviceIndexSql()};
+
+CREATE TABLE events (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at BIGINT NOT NULL,
+  home_id TEXT NOT NULL,
+  device_id TEXT NULL,
+  job_id TEXT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('transition', 'decision', 'person', 'device')),
+  from_state TEXT NULL,
+  to_state TEXT NULL,
+  code TEXT NOT NULL,
+  message TEXT NOT NULL,
+  actor TEXT NOT NULL
+);
+CREATE INDEX events_by_home ON events(home_id, id);
+CREATE INDEX events_by_device ON events(device_id, id);
+CREATE INDEX events_by_job ON events(job_id, id);
+CREATE INDEX events_by_to_state ON events(to_state, id);
+`;
+
+/** Applied in order, each in its own transaction, each recorded in schema_migrations. */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: INITIAL },
+  { version: 2, name: 'skips and device credentials', sql: `
+CREATE TABLE skips (
+  device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  release_id TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  PRIMARY KEY (device_id, release_id)
+);
+CREATE TABLE device_credentials (
+  device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,
+  secret_hash TEXT NOT NULL
+);
+` },
+];
+
+export const SCHEMA_MIGRATIONS_SQL = `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+)`;
+
+/**
+ * Key of the advisory lock migrate() holds: several hubs starting at once against one database
+ * apply each migration exactly once, one after the other. Arbitrary but fixed ("fwmigrat").
+ */
+export const MIGRATION_LOCK_KEY = 0x66776d69_67726174n;

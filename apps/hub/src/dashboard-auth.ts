@@ -1,0 +1,190 @@
+/**
+ * The dashboard's sign-in: one owner account, password hashed with scrypt, sessions with their own
+ * CSRF token. Both live in small files in the data folder (mode 0600, written atomically) so a
+ * restart keeps the owner signed in; a session file holds only SHA-256 digests of session ids, so
+ * reading it does not let anybody sign in. The device protocols have their own credentials; this
+ * only guards what a person sees and does (DESIGN: only the owner acts on the devices).
+ */
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { FirmwardError } from '@firmward/core';
+
+export const OWNER_ACCOUNT_FILE = 'dashboard-owner.json';
+export const SESSIONS_FILE = 'dashboard-sessions.json';
+
+/** scrypt cost: N=2^15 takes ~50 ms here, slow for guessing, quick for one person signing in. */
+const SCRYPT = { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+const KEY_LENGTH = 64;
+const MIN_PASSWORD_LENGTH = 10;
+const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
+
+export interface DashboardSession {
+  username: string;
+  /** Sent back by the page in X-CSRF-Token on every write (double submit, bound to the session). */
+  csrfToken: string;
+  expiresAt: number;
+}
+
+interface StoredAccount {
+  username: string;
+  salt: string;
+  hash: string;
+  createdAt: number;
+}
+
+interface StoredSession extends DashboardSession {
+  /** SHA-256 of the session id, hex. */
+  digest: string;
+}
+
+export interface DashboardAuthOptions {
+  dataDir: string;
+  /** Real time, not the demo clock: sessions expire in the person's world. */
+  now?: () => number;
+  sessionTtlMs?: number;
+  /** Wrong passwords allowed per address within `attemptWindowMs` before sign-in waits. */
+  maxFailedAttempts?: number;
+  attemptWindowMs?: number;
+}
+
+function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFC'), salt, KEY_LENGTH, SCRYPT, (error, key) => (error ? reject(error) : resolve(key)));
+  });
+}
+
+const digestOf = (sessionId: string): string => createHash('sha256').update(sessionId).digest('hex');
+
+/**
+ * @example
+ * const auth = new DashboardAuth({ dataDir: config.dataDir });
+ * if (!auth.hasAccount()) await auth.createOwner('alex', 'a long passphrase');
+ * const { sessionId, session } = auth.startSession('alex');
+ */
+export class DashboardAuth {
+  readonly #dir: string;
+  readonly #now: () => number;
+  readonly #ttl: number;
+  readonly #maxFailed: number;
+  readonly #window: number;
+  readonly #failures = new Map<string, number[]>();
+  #sessions: StoredSession[];
+
+  constructor(o: DashboardAuthOptions) {
+    this.#dir = o.dataDir;
+    this.#now = o.now ?? Date.now;
+    this.#ttl = o.sessionTtlMs ?? 30 * 24 * 3600_000;
+    this.#maxFailed = o.maxFailedAttempts ?? 5;
+    this.#window = o.attemptWindowMs ?? 15 * 60_000;
+    const stored = this.#read<StoredSession[]>(SESSIONS_FILE);
+    this.#sessions = Array.isArray(stored) ? stored.filter((s) => s.expiresAt > this.#now()) : [];
+  }
+
+  hasAccount(): boolean {
+    return this.#account() !== null;
+  }
+
+  /** First run only: a second owner account is refused, so nobody can take over a claimed hub. */
+  async createOwner(username: string, password: string): Promise<void> {
+    if (this.hasAccount()) throw new FirmwardError('conflict', 'This hub already has an owner account; sign in with it.');
+    if (!USERNAME.test(username)) {
+      throw new FirmwardError('invalid_input', 'The user name may use letters, digits and . _ @ - (up to 64 characters).');
+    }
+    if (password.length < MIN_PASSWORD_LENGTH || password.length > 1024) {
+      throw new FirmwardError('invalid_input', `The password must be at least ${MIN_PASSWORD_LENGTH} characters long.`);
+    }
+    const salt = randomBytes(16);
+    const hash = await hashPassword(password, salt);
+    this.#write(OWNER_ACCOUNT_FILE, { username, salt: salt.toString('base64'), hash: hash.toString('base64'), createdAt: this.#now() } satisfies StoredAccount);
+  }
+
+  /**
+   * Checks a password; after too many wrong ones from `from` the check itself is refused for a
+   * while (minimal rate limit: an online guesser gets a handful of tries per quarter hour).
+   */
+  async verify(username: string, password: string, from: string): Promise<boolean> {
+    const now = this.#now();
+    const recent = (this.#failures.get(from) ?? []).filter((t) => t > now - this.#window);
+    if (recent.length >= this.#maxFailed) {
+      throw new FirmwardError('too_many_attempts', 'Too many wrong passwords; wait a quarter of an hour and try again.');
+    }
+    const account = this.#account();
+    // Hash even without an account or with the wrong name, so timing does not tell which part was wrong.
+    const salt = account ? Buffer.from(account.salt, 'base64') : randomBytes(16);
+    const key = await hashPassword(password.slice(0, 1024), salt);
+    const ok = account !== null && account.username === username && timingSafeEqual(key, Buffer.from(account.hash, 'base64'));
+    if (ok) {
+      this.#failures.delete(from);
+    } else {
+      recent.push(now);
+      this.#failures.set(from, recent);
+    }
+    return ok;
+  }
+
+  startSession(username: string): { sessionId: string; session: DashboardSession } {
+    const sessionId = randomBytes(32).toString('base64url');
+    const session: DashboardSession = { username, csrfToken: randomBytes(32).toString('base64url'), expiresAt: this.#now() + this.#ttl };
+    this.#sessions = [...this.#live(), { ...session, digest: digestOf(sessionId) }];
+    this.#write(SESSIONS_FILE, this.#sessions);
+    return { sessionId, session };
+  }
+
+  session(sessionId: string): DashboardSession | null {
+    const digest = digestOf(sessionId);
+    const found = this.#live().find((s) => s.digest === digest);
+    return found ? { username: found.username, csrfToken: found.csrfToken, expiresAt: found.expiresAt } : null;
+  }
+
+  endSession(sessionId: string): void {
+    const digest = digestOf(sessionId);
+    this.#sessions = this.#live().filter((s) => s.digest !== digest);
+    this.#write(SESSIONS_FILE, this.#sessions);
+  }
+
+  #live(): StoredSession[] {
+    const now = this.#now();
+    return this.#sessions.filter((s) => s.expiresAt > now);
+  }
+
+  #account(): StoredAccount | null {
+    const a = this.#read<StoredAccount>(OWNER_ACCOUNT_FILE);
+    return a !== null && typeof a.username === 'string' && typeof a.hash === 'string' && typeof a.salt === 'string' ? a : null;
+  }
+
+  #read<T>(name: string): T | null {
+    const file = join(this.#dir, name);
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as T;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new FirmwardError('config_invalid', `The hub cannot read ${file}; check the data folder's permissions or remove the file.`, { cause: error });
+    }
+  }
+
+  /** Write-to-temp, fsync, rename, mode 0600: a crash leaves the old file or the new one, never half. */
+  #write(name: string, value: unknown): void {
+    const file = join(this.#dir, name);
+    try {
+      mkdirSync(this.#dir, { recursive: true });
+      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      const fd = openSync(temp, 'wx', 0o600);
+      try {
+        writeSync(fd, JSON.stringify(value));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      try {
+        renameSync(temp, file);
+      } catch (error) {
+        rmSync(temp, { force: true });
+        throw error;
+      }
+      chmodSync(file, 0o600);
+    } catch (error) {
+      throw new FirmwardError('config_invalid', `The hub cannot write ${file}; check that the data folder is writable.`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The household's dashboard in a real browser (issue 6): Debian's Chromium driven by
+ * playwright-core against the real hub in-process with the demo home and its simulated devices
+ * on a ScaledClock (120× here: the quiet hours open about ten seconds in, the desk lamp's update
+ * fails and halts the queue well under two minutes in).
+ *
+ * The steps share one hub and one browser and run in order, as a person would meet them: create
+ * the owner account, look at the overview, change a setting, watch an update, resume a halt.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import type { DeviceView, HomeView } from '../apps/hub/src/service.ts';
+import { createOwner, openBrowser, startDemoHub } from './dashboard-harness.ts';
+import type { Browser, DemoHub } from './dashboard-harness.ts';
+
+const PASSWORD = 'correct horse battery';
+const MINUTE_MS = 60_000;
+
+let demo: DemoHub;
+let browser: Browser;
+let page: Page;
+
+async function device(id: string): Promise<DeviceView> {
+  return await (await demo.api('GET', `/api/v1/devices/${id}`)).json() as DeviceView;
+}
+
+function card(id: string) {
+  return page.locator(`li.device[data-device="${id}"]`);
+}
+
+describe('the dashboard in Chromium', { timeout: 5 * MINUTE_MS }, () => {
+  before(async () => {
+    demo = await startDemoHub(120);
+    browser = await openBrowser();
+    page = browser.page;
+  });
+  after(async () => {
+    await browser?.close();
+    await demo?.stop();
+  });
+
+  test('nothing is readable or writable without signing in', async () => {
+    const homes = await fetch(`${demo.url}/api/v1/homes`);
+    assert.equal(homes.status, 401);
+    const stream = await fetch(`${demo.url}/api/v1/events/stream`);
+    assert.equal(stream.status, 401);
+    const resume = await fetch(`${demo.url}/api/v1/homes/demo-home/resume`, { method: 'POST' });
+    assert.equal(resume.status, 401);
+    // The bearer token keeps working for the CLI and automation.
+    assert.equal((await demo.api('GET', '/api/v1/homes')).status, 200);
+  });
+
+  test('first run: the owner account needs the owner token, then signs in', async () => {
+    await page.goto(demo.url);
+    await page.getByRole('heading', { name: 'Create the owner account' }).waitFor();
+    await page.getByLabel('Owner token').fill('not-the-owner-token-at-all');
+    await page.getByLabel('User name').fill('alex');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create account and sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'owner token is wrong' }).waitFor();
+
+    await page.getByLabel('Owner token').fill(demo.ownerToken);
+    await page.getByRole('button', { name: 'Create account and sign in' }).click();
+    await page.getByRole('heading', { name: 'Demo home', level: 1 }).waitFor();
+    const cookie = (await browser.context.cookies()).find((c) => c.name === 'firmward_session');
+    assert.ok(cookie, 'a session cookie is set');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Strict');
+
+    // A second owner account is refused, even with the token.
+    const again = await fetch(`${demo.url}/auth/setup`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'mallory', password: 'another long password', ownerToken: demo.ownerToken }),
+    });
+    assert.equal(again.status, 409);
+  });
+
+  test('a write with the session cookie but without the CSRF token is refused', async () => {
+    const status = await page.evaluate(async () => (await fetch('/api/v1/homes/demo-home/skip', { method: 'POST', credentials: 'same-origin' })).status);
+    assert.equal(status, 403);
+    const sessionCookie = (await browser.context.cookies()).find((c) => c.name === 'firmward_session')!;
+    const forged = await fetch(`${demo.url}/api/v1/devices/thermostat/settings`, {
+      method: 'PATCH',
+      headers: { cookie: `firmward_session=${sessionCookie.value}`, 'content-type': 'application/json', origin: 'http://evil.example', 'x-csrf-token': 'guess' },
+      body: JSON.stringify({ policy: 'manual' }),
+    });
+    assert.equal(forged.status, 403);
+    assert.equal((await device('thermostat')).policy, null, 'the refused write changed nothing');
+    // Reads with the cookie work.
+    const reads = await page.evaluate(async () => (await fetch('/api/v1/homes', { credentials: 'same-origin' })).status);
+    assert.equal(reads, 200);
+  });
+
+  test('sign out, a wrong password is refused, the right one signs in', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    const afterSignOut = await page.evaluate(async () => (await fetch('/api/v1/homes', { credentials: 'same-origin' })).status);
+    assert.equal(afterSignOut, 401);
+
+    await page.getByLabel('User name').fill('alex');
+    await page.getByLabel('Password').fill('wrong password!');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
+    assert.equal(await page.locator('#home-summary').count(), 0);
+
+    // By keyboard alone: the form submits with Enter.
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Password').press('Enter');
+    await page.getByRole('heading', { name: 'Demo home', level: 1 }).waitFor();
+    // From the skip link, Tab reaches the navigation; Enter on it jumps to the content.
+    await page.locator('a.skip').focus();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Overview');
+    await page.locator('a.skip').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement?.id === 'main');
+  });
+
+  test('the overview shows every device of the demo home with its sentence', async () => {
+    const devices = await (await demo.api('GET', '/api/v1/devices?homeId=demo-home')).json() as DeviceView[];
+    assert.equal(devices.length, 8);
+    for (const d of devices) {
+      await card(d.id).getByRole('heading', { name: d.name }).waitFor();
+      assert.match(await card(d.id).locator('.model').innerText(), new RegExp(`${d.vendor} ${d.model}`));
+    }
+    // The hall sensor is held for its battery; the porch camera for its WiFi (both before 01:30).
+    await card('hall-sensor').locator('.summary').filter({ hasText: /Battery \d+ %, needs 50 % or charging/ }).waitFor();
+    await card('hall-sensor').locator('.badge-vulnerable').waitFor();
+    assert.match(await card('hall-sensor').locator('.versions').innerText(), /Installed 1\.0\.0 → 1\.1\.0 available/);
+    await card('porch-camera').locator('.summary').filter({ hasText: /WiFi signal −80 dBm, needs −72 dBm or stronger/ }).waitFor();
+    await card('bedroom-blind').locator('.summary').filter({ hasText: 'Up to date (1.1.0).' }).waitFor();
+  });
+
+  test('a setting changed on the page changes what the hub does: the TV is then held by policy', async () => {
+    // Mark the page: the later steps prove they happened without a reload.
+    await page.evaluate(() => { (window as unknown as { firmwardMarker: number }).firmwardMarker = 42; });
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.locator('#policy-living-tv').selectOption('notify');
+    await page.getByRole('button', { name: 'Save policy for Living room TV' }).click();
+    await page.getByRole('status').filter({ hasText: 'Living room TV: policy saved.' }).waitFor();
+    await page.getByRole('link', { name: 'Overview' }).click();
+
+    await card('living-tv').locator('.badge-available').waitFor();
+    const tv = await device('living-tv');
+    assert.equal(tv.policy, 'notify');
+    assert.equal(tv.update.status, 'available');
+    assert.ok(tv.update.reasons.some((r) => r.code.startsWith('policy_')), `a policy reason: ${JSON.stringify(tv.update.reasons)}`);
+    assert.match(await card('living-tv').locator('.summary').innerText(), new RegExp(tv.update.summary.slice(0, 30).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  });
+
+  test('an update progresses live on the page, without a reload', async () => {
+    const active = page.locator('#active-update');
+    await active.waitFor({ timeout: 60_000 });
+    await active.getByText("Don't unplug").waitFor();
+    const firstState = await page.locator('#active-state').innerText();
+    const firstValue = Number(await page.locator('#active-progress').getAttribute('value'));
+    // The state sentence or the bar moves while the page stays as it is.
+    await page.waitForFunction(({ text, value }) => {
+      const state = document.querySelector('#active-state');
+      const bar = document.querySelector('#active-progress');
+      return state === null || state.textContent !== text || Number(bar?.getAttribute('value')) !== value;
+    }, { text: firstState, value: firstValue }, { timeout: 60_000 });
+    assert.equal(await page.evaluate(() => (window as unknown as { firmwardMarker?: number }).firmwardMarker), 42, 'the page was not reloaded');
+  });
+
+  test('the halted queue shows the desk lamp\'s recovery steps and can be resumed', async () => {
+    const halted = page.locator('#halted');
+    await halted.waitFor({ timeout: 120_000 });
+    await halted.getByRole('heading', { name: /Desk lamp failed/ }).waitFor();
+    await halted.locator('#recovery-steps li').filter({ hasText: 'Leave the lamp powered; it has already gone back to its previous version by itself.' }).waitFor();
+    await halted.getByText('Acme support, +49 30 0000000 (demo)').waitFor();
+    await card('desk-lamp').locator('.badge-failed').waitFor();
+    const failedSummary = await card('desk-lamp').locator('.summary').innerText();
+    assert.match(failedSummary, /failed/);
+    const homeBefore = await (await demo.api('GET', '/api/v1/homes/demo-home')).json() as HomeView;
+    assert.ok(homeBefore.halted);
+
+    await halted.getByRole('button', { name: 'Retry and resume updates' }).click();
+    // The desk lamp is tried again: its sentence is no longer the failure.
+    await page.waitForFunction((text) => {
+      const summary = document.querySelector('li.device[data-device="desk-lamp"] .summary');
+      return summary !== null && summary.textContent !== text;
+    }, failedSummary, { timeout: 30_000 });
+    const events = await (await demo.api('GET', '/api/v1/events?homeId=demo-home&limit=500')).json() as { actor: string; kind: string; code: string }[];
+    assert.ok(events.some((e) => e.kind === 'person' && e.actor === 'person:owner' && /resume/.test(e.code)), 'the resume is recorded as the owner\'s');
+    assert.equal(await page.evaluate(() => (window as unknown as { firmwardMarker?: number }).firmwardMarker), 42, 'the page was not reloaded');
+  });
+
+  test('history lists decisions and filters by device and outcome', async () => {
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.locator('#history-table').waitFor();
+    await page.getByLabel('Device').selectOption('kitchen-plug');
+    await page.getByLabel('Outcome').selectOption('succeeded');
+    await page.locator('#history-table tbody tr').first().waitFor();
+    const rows = await page.locator('#history-table tbody tr').allInnerTexts();
+    assert.ok(rows.length >= 1);
+    for (const row of rows) {
+      assert.match(row, /Kitchen plug/);
+      assert.match(row, /succeeded/);
+    }
+  });
+
+  test('the TV stayed on its version: the policy held it while the others updated', async () => {
+    const tv = await device('living-tv');
+    assert.equal(tv.firmwareVersion, '1.0.0');
+    assert.equal((await device('kitchen-plug')).firmwareVersion, '1.1.0');
+  });
+});
+
+describe('"update now" and "force" from the page', { timeout: 2 * MINUTE_MS }, () => {
+  // A slow clock (5×): the quiet hours stay twenty minutes away, so only what the person does happens.
+  let slow: DemoHub;
+  let b: Browser;
+  before(async () => {
+    slow = await startDemoHub(5);
+    b = await openBrowser();
+    await createOwner(b.page, slow.url, slow.ownerToken);
+  });
+  after(async () => {
+    await b?.close();
+    await slow?.stop();
+  });
+
+  const slowCard = (id: string) => b.page.locator(`li.device[data-device="${id}"]`);
+  const eventsOf = async (deviceId: string) =>
+    await (await slow.api('GET', `/api/v1/events?deviceId=${deviceId}&limit=500`)).json() as { actor: string; kind: string; code: string; message: string }[];
+
+  test('"update now" goes through every gate: recorded as the owner\'s, still outside the quiet hours', async () => {
+    await slowCard('thermostat').getByRole('button', { name: 'Update now' }).click();
+    await b.page.getByRole('status').filter({ hasText: 'Thermostat: queued; it still waits for every safety check.' }).waitFor();
+    assert.ok((await eventsOf('thermostat')).some((e) => e.kind === 'person' && e.actor === 'person:owner'));
+    const thermostat = await (await slow.api('GET', '/api/v1/devices/thermostat')).json() as DeviceView;
+    assert.notEqual(thermostat.update.status, 'updating', 'the window still holds it');
+  });
+
+  test('"force" asks for confirmation; cancel does nothing, confirm starts it and is recorded', async () => {
+    await slowCard('porch-camera').locator('.summary').filter({ hasText: /WiFi signal/ }).waitFor();
+    await slowCard('porch-camera').getByRole('button', { name: 'Force…' }).click();
+    const dialog = b.page.getByRole('dialog');
+    await dialog.getByText(/Forcing starts it anyway/).waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const before = await (await slow.api('GET', '/api/v1/devices/porch-camera')).json() as DeviceView;
+    assert.equal(before.update.forced, false);
+    assert.equal(before.update.status, 'waiting');
+
+    await slowCard('porch-camera').getByRole('button', { name: 'Force…' }).click();
+    await dialog.getByRole('button', { name: 'Force the update' }).click();
+    await slowCard('porch-camera').locator('.summary').filter({ hasText: 'Forced by' }).waitFor();
+    await b.page.locator('#active-update').getByText("Don't unplug the Porch camera").waitFor();
+    const forced = await (await slow.api('GET', '/api/v1/devices/porch-camera')).json() as DeviceView;
+    assert.equal(forced.update.forced, true);
+    assert.ok((await eventsOf('porch-camera')).some((e) => e.actor === 'person:owner' && /force/i.test(`${e.code} ${e.message}`)), 'the force is in the history');
+  });
+});
