@@ -13,6 +13,8 @@ export interface MqttTransportOptions {
   url: string;
   deviceId: string;
   password: string;
+  /** Pause between reconnect attempts after the connection drops (1 s by default). */
+  reconnectPeriodMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -31,6 +33,7 @@ export class MqttAgentTransport implements AgentTransport {
     const o = this.#options;
     this.#connection = await connectDevice({
       url: o.url, deviceId: o.deviceId, password: o.password,
+      ...(o.reconnectPeriodMs !== undefined && { reconnectPeriodMs: o.reconnectPeriodMs }),
       ...(o.clock && { clock: o.clock }), ...(o.logger && { logger: o.logger }),
     });
     this.#connection.onCommand((command) => {

@@ -1,0 +1,90 @@
+/**
+ * The `firmward-agent` daemon's configuration file: one JSON file, checked once at start with
+ * every problem reported together (key and reason), units in the key names (STYLE principle 11).
+ * The reference is in docs/agent.md.
+ */
+import { z } from 'zod';
+import { FirmwardError } from '@firmward/core';
+import { DEFAULT_AGENT_CONFIG } from '../config.ts';
+
+const argv = z.array(z.string().min(1)).min(1);
+const source = z.union([z.strictObject({ file: z.string().min(1) }), z.strictObject({ command: argv })]).nullable().default(null);
+const positiveInt = z.number().int().positive();
+
+export const daemonConfigSchema = z.strictObject({
+  device: z.strictObject({
+    id: z.string().min(1),
+    vendor: z.string().min(1),
+    model: z.string().min(1),
+    hardwareRevision: z.string().min(1),
+  }),
+  hub: z.strictObject({
+    /** e.g. mqtts://hub.local:8883 */
+    url: z.string().regex(/^mqtts?:\/\/|^wss?:\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://'),
+    /** A file holding the device's secret (kept out of the config so the config can be shared). */
+    passwordFile: z.string().min(1),
+    reconnectDelayMs: positiveInt.default(5_000),
+  }),
+  slots: z.strictObject({
+    a: z.string().min(1),
+    b: z.string().min(1),
+    sizeBytes: positiveInt,
+  }).refine((s) => s.a !== s.b, { message: 'slots a and b must be different devices or files' }),
+  bootloader: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('custom'), command: argv, timeoutMs: positiveInt.default(10_000) }),
+    z.strictObject({
+      kind: z.literal('uboot'),
+      printenv: argv.default(['fw_printenv']),
+      setenv: argv.default(['fw_setenv']),
+      trialBoots: z.number().int().min(1).max(10).default(3),
+      timeoutMs: positiveInt.default(10_000),
+    }),
+  ]),
+  journalPath: z.string().min(1).default('/var/lib/firmward/journal.json'),
+  version: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('header') }),
+    z.strictObject({ kind: z.literal('command'), command: argv }),
+  ]).default({ kind: 'header' }),
+  healthCheck: z.strictObject({ command: argv, timeoutMs: positiveInt.default(DEFAULT_AGENT_CONFIG.healthCheckTimeoutMs) }).nullable().default(null),
+  conditions: z.strictObject({
+    batteryPercent: source,
+    charging: source,
+    onMains: source,
+    signalDbm: source,
+    busy: source,
+    timeoutMs: positiveInt.default(5_000),
+  }).default({ batteryPercent: null, charging: null, onMains: null, signalDbm: null, busy: null, timeoutMs: 5_000 }),
+  rebootCommand: argv.default(['systemctl', 'reboot']),
+  /**
+   * A new version on trial that cannot reach the hub within this long is rejected and the device
+   * restarts into the known-good one (issue: "the device must reach the hub within a deadline").
+   */
+  trialConnectDeadlineMs: positiveInt.default(300_000),
+  agent: z.strictObject({
+    downloadChunkBytes: positiveInt.optional(),
+    stateReportIntervalMs: positiveInt.optional(),
+    minBatteryPercent: z.number().min(0).max(100).optional(),
+    downloadAttempts: positiveInt.optional(),
+    downloadRetryDelayMs: z.number().int().min(0).optional(),
+    downloadStallTimeoutMs: positiveInt.optional(),
+  }).default({}),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type DaemonConfig = z.infer<typeof daemonConfigSchema>;
+
+/** Parses the file's text; throws `config_invalid` naming every problem at once. */
+export function parseDaemonConfig(text: string, path: string): DaemonConfig {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new FirmwardError('config_invalid', `The agent's settings file ${path} is not valid JSON.`, { cause });
+  }
+  const parsed = daemonConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+  throw new FirmwardError('config_invalid', `The agent's settings file ${path} has ${problems.length} problem(s): ${problems.join('; ')}.`, {
+    detail: { problems },
+  });
+}
