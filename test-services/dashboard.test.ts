@@ -152,7 +152,7 @@ describe('the dashboard in Chromium', { timeout: 5 * MINUTE_MS }, () => {
   test('an update progresses live on the page, without a reload', async () => {
     const active = page.locator('#active-update');
     await active.waitFor({ timeout: 60_000 });
-    await active.getByText("Don't unplug").waitFor();
+    await active.locator('.warning strong').filter({ hasText: /^Don't unplug the / }).waitFor();
     const firstState = await page.locator('#active-state').innerText();
     const firstValue = Number(await page.locator('#active-progress').getAttribute('value'));
     // The state sentence or the bar moves while the page stays as it is.
@@ -248,7 +248,7 @@ describe('"update now" and "force" from the page', { timeout: 2 * MINUTE_MS }, (
     await slowCard('porch-camera').getByRole('button', { name: 'Force…' }).click();
     await dialog.getByRole('button', { name: 'Force the update' }).click();
     await slowCard('porch-camera').locator('.summary').filter({ hasText: 'Forced by' }).waitFor();
-    await b.page.locator('#active-update').getByText("Don't unplug the Porch camera").waitFor();
+    await b.page.locator('#active-update .warning strong').filter({ hasText: "Don't unplug the Porch camera" }).waitFor();
     const forced = await (await slow.api('GET', '/api/v1/devices/porch-camera')).json() as DeviceView;
     assert.equal(forced.update.forced, true);
     assert.ok((await eventsOf('porch-camera')).some((e) => e.actor === 'person:owner' && /force/i.test(`${e.code} ${e.message}`)), 'the force is in the history');
