@@ -20,6 +20,7 @@ import { downloadToSlot, verifySlot } from './download.ts';
 import { EMPTY_JOURNAL, FINISHED_JOBS_KEPT, newJournalJob, parseJournal } from './journal.ts';
 import type { AgentJournal, AgentPhase, JournalJob } from './journal.ts';
 import { checkOfferFits, checkOwnPreflight } from './offer-check.ts';
+import type { OwnPreflightThresholds } from './offer-check.ts';
 import type { AgentPlatform, BootState, DeviceIdentity, HealthReport } from './platform.ts';
 import { planRecovery } from './recovery.ts';
 import { sleepOn } from './sleep.ts';
@@ -227,7 +228,7 @@ export class Agent {
       return;
     }
     const refusal = checkOfferFits(offer, identity, installed)
-      ?? checkOwnPreflight(offer, await this.#platform.conditions(), { minBatteryPercent: this.#config.minBatteryPercent });
+      ?? checkOwnPreflight(offer, await this.#platform.conditions(), this.#ownThresholds());
     if (refusal) {
       this.#log.info('Refused an offer.', { jobId: offer.jobId, code: refusal.code });
       await this.#ack(offer.jobId, false, refusal);
@@ -248,6 +249,10 @@ export class Agent {
     await this.#publishState();
   }
 
+  #ownThresholds(): OwnPreflightThresholds {
+    return { minBatteryPercent: this.#config.minBatteryPercent, minSignalDbm: this.#config.minSignalDbm };
+  }
+
   async #handleInstall(command: InstallCommand, signal: AbortSignal): Promise<void> {
     if (await this.#answerFinished(command.jobId)) return;
     const job = this.#journal.job;
@@ -259,10 +264,20 @@ export class Agent {
       case 'downloading':
         await this.#ack(command.jobId, false, { code: 'not_downloaded', message: 'The update is still downloading; it cannot be installed yet.' });
         return;
-      case 'downloaded':
+      case 'downloaded': {
+        // Defense in depth (invariant 3): the device's own view once more, right before the
+        // install step. Nothing has been touched yet; the download stays for the next go-ahead.
+        const refusal = checkOwnPreflight(job.offer, await this.#platform.conditions(), this.#ownThresholds());
+        if (refusal) {
+          this.#log.info('Refused the install go-ahead.', { jobId: job.jobId, code: refusal.code });
+          await this.#ack(command.jobId, false, refusal);
+          await this.#reportPhase(job);
+          return;
+        }
         await this.#beginInstall(job);
         this.#startInstall(signal);
         return;
+      }
       case 'installing':
       case 'rebooting':
       case 'rolling-back':

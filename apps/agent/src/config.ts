@@ -10,6 +10,8 @@ export interface AgentConfig {
   healthCheckTimeoutMs: number;
   /** The device's own preflight: on battery and not charging, at least this charge to accept an offer. */
   minBatteryPercent: number;
+  /** The device's own preflight: a signal weaker than this refuses an offer or the install step. */
+  minSignalDbm: number;
   /** Tries of a download in all before a transient failure (network, 5xx, stall) fails it. */
   downloadAttempts: number;
   downloadRetryDelayMs: number;
@@ -22,17 +24,23 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = {
   stateReportIntervalMs: 60_000,
   healthCheckTimeoutMs: 30_000,
   minBatteryPercent: 20,
+  minSignalDbm: -85,
   downloadAttempts: 5,
   downloadRetryDelayMs: 10_000,
   downloadStallTimeoutMs: 60_000,
 };
 
-/** Defaults < the given values; anything not a positive finite number is refused. */
+/** Defaults < the given values; anything not a positive finite number (a dBm in range for minSignalDbm) is refused. */
 export function agentConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
   const merged: AgentConfig = { ...DEFAULT_AGENT_CONFIG };
   for (const [key, value] of Object.entries(overrides) as [keyof AgentConfig, number | undefined][]) {
     if (value === undefined) continue;
-    if (!Number.isFinite(value) || value < 0 || (key !== 'minBatteryPercent' && key !== 'downloadRetryDelayMs' && value === 0)) {
+    if (key === 'minSignalDbm') {
+      // dBm are negative: -130 (nothing) to 0.
+      if (!Number.isFinite(value) || value < -130 || value > 0) {
+        throw new FirmwardError('config_invalid', `The agent setting minSignalDbm must be between -130 and 0 dBm, not ${String(value)}.`);
+      }
+    } else if (!Number.isFinite(value) || value < 0 || (key !== 'minBatteryPercent' && key !== 'downloadRetryDelayMs' && value === 0)) {
       throw new FirmwardError('config_invalid', `The agent setting ${key} must be a positive number, not ${String(value)}.`);
     }
     merged[key] = value;

@@ -31,7 +31,7 @@ export function bootloaderFor(config: DaemonConfig): Bootloader {
 }
 
 export function platformFor(config: DaemonConfig, log: Logger): LinuxPlatform {
-  const { batteryPercent, charging, onMains, signalDbm, busy, timeoutMs } = config.conditions;
+  const { batteryPercent, charging, onMains, signalDbm, busy, powerStable, timeoutMs } = config.conditions;
   return new LinuxPlatform({
     identity: { deviceId: config.device.id, vendor: config.device.vendor, model: config.device.model, hardwareRevision: config.device.hardwareRevision },
     slots: { a: config.slots.a, b: config.slots.b },
@@ -40,7 +40,7 @@ export function platformFor(config: DaemonConfig, log: Logger): LinuxPlatform {
     journalPath: config.journalPath,
     version: config.version,
     healthCheck: config.healthCheck,
-    conditions: { batteryPercent, charging, onMains, signalDbm, busy },
+    conditions: { batteryPercent, charging, onMains, signalDbm, busy, powerStable },
     commandTimeoutMs: timeoutMs,
     readChunkBytes: 1 << 20,
     writeBufferBytes: 1 << 20,

@@ -30,10 +30,12 @@ export function checkOfferFits(offer: OfferCommand, identity: DeviceIdentity, in
 export interface OwnPreflightThresholds {
   /** On battery and not charging, at least this charge. */
   minBatteryPercent: number;
+  /** A signal weaker than this (dBm) is refused; wired devices report none. */
+  minSignalDbm: number;
 }
 
 /**
- * The device's own "not now": low battery, in use, or no room for the image. The hub checks the
+ * The device's own "not now": low battery, unstable power, weak signal, in use, or no room for the image. The hub checks the
  * same with its thresholds first; the device has the freshest view of itself.
  *
  * @example
@@ -45,6 +47,12 @@ export function checkOwnPreflight(offer: OfferCommand, conditions: DeviceConditi
   if (conditions.powerSource === 'battery' && !conditions.charging && (battery === null || battery < thresholds.minBatteryPercent)) {
     const level = battery === null ? 'unknown' : `${Math.round(battery)} %`;
     return { code: 'battery_low', message: `Battery ${level}, needs ${thresholds.minBatteryPercent} % or a charger; the device will try later.` };
+  }
+  if (conditions.powerStable === false) {
+    return { code: 'power_unstable', message: 'The power supply is unstable right now; the device will try later.' };
+  }
+  if (conditions.signalDbm !== null && conditions.signalDbm < thresholds.minSignalDbm) {
+    return { code: 'signal_weak', message: `WiFi signal ${conditions.signalDbm} dBm is too weak (needs ${thresholds.minSignalDbm} dBm); the device will try later.` };
   }
   if (conditions.busy) {
     return { code: 'device_busy', message: 'The device is in use right now; the update waits until it is free.' };

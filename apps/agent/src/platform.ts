@@ -51,7 +51,10 @@ export interface HealthReport {
   detail: string;
 }
 
-export type DeviceConditionsReport = Pick<DeviceReport, 'powerSource' | 'batteryPercent' | 'charging' | 'signalDbm' | 'busy' | 'freeStorageBytes'>;
+export type DeviceConditionsReport = Pick<DeviceReport, 'powerSource' | 'batteryPercent' | 'charging' | 'signalDbm' | 'busy' | 'freeStorageBytes'> & {
+  /** false when the supply browns out or flaps right now (e.g. an under-voltage flag); absent means stable. */
+  powerStable?: boolean;
+};
 
 export interface AgentPlatform {
   identity(): Promise<DeviceIdentity>;

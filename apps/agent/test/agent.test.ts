@@ -314,6 +314,8 @@ describe('Agent: refuses what is not for it', () => {
     { name: 'battery 15 % but charging', code: null, hooks: { conditions: () => ({ powerSource: 'battery', batteryPercent: 15, charging: true, signalDbm: -60, busy: false, freeStorageBytes: 1e6 }) } },
     { name: 'in use', code: 'device_busy', hooks: { conditions: () => ({ powerSource: 'mains', batteryPercent: null, charging: false, signalDbm: null, busy: true, freeStorageBytes: 1e6 }) } },
     { name: 'no room', code: 'insufficient_storage', hooks: { conditions: () => ({ powerSource: 'mains', batteryPercent: null, charging: false, signalDbm: null, busy: false, freeStorageBytes: 1000 }) } },
+    { name: 'signal −90 dBm', code: 'signal_weak', hooks: { conditions: () => ({ powerSource: 'mains', batteryPercent: null, charging: false, signalDbm: -90, busy: false, freeStorageBytes: 1e6 }) } },
+    { name: 'power unstable', code: 'power_unstable', hooks: { conditions: () => ({ powerSource: 'mains', batteryPercent: null, charging: false, signalDbm: -60, busy: false, freeStorageBytes: 1e6, powerStable: false }) } },
   ];
   for (const c of preflight) {
     test(`own preflight: ${c.name} → ${c.code ?? 'accepted'}`, { timeout: 10_000 }, async () => {
@@ -326,6 +328,25 @@ describe('Agent: refuses what is not for it', () => {
       await r.agent.stop();
     });
   }
+});
+
+describe('Agent: its own checks again right before the install step', () => {
+  test('the go-ahead is refused while the battery is low; nothing is switched; a later go-ahead installs', { timeout: 10_000 }, async () => {
+    let battery = 80;
+    const r = await rig({ hooks: { conditions: () => ({ powerSource: 'battery', batteryPercent: battery, charging: false, signalDbm: -60, busy: false, freeStorageBytes: 1e6 }) } });
+    await downloaded(r);
+    battery = 12;
+    r.transport.send({ v: 1, type: 'install', jobId: 'job-1' });
+    const refused = await r.transport.waitForEvent((e): e is AckEvent => isAck('job-1')(e) && !e.accepted);
+    assert.equal(refused.code, 'battery_low');
+    await r.agent.settled();
+    assert.equal(journalOf(r.hardware).job?.phase, 'downloaded', 'the download is kept for the next go-ahead');
+    assert.equal(r.hardware.bootState().trial, null, 'nothing may be switched on a refusal');
+    battery = 70;
+    r.transport.send({ v: 1, type: 'install', jobId: 'job-1' });
+    await r.transport.waitForEvent(isProgress('rebooting'));
+    await r.agent.stop();
+  });
 });
 
 describe('Agent: idempotent commands, cancel only before the install step', () => {

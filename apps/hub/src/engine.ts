@@ -498,7 +498,8 @@ function toJobEvent(job: Job, event: DeviceEvent): { event: JobEvent } | { refus
       // The device goes on with the install it started (invariant 6): it is still working on this job.
       if (code === 'cancel_too_late') return { event: { type: 'heard' } };
       const message = event.message ?? 'The device refused the update.';
-      if (TEMPORARY_REFUSALS.has(code) && job.state !== 'installing' && job.state !== 'rebooting' && job.state !== 'confirming') {
+      // A device may refuse the install go-ahead with its own "not now" before it touches anything.
+      if (TEMPORARY_REFUSALS.has(code) && job.state !== 'rebooting' && job.state !== 'confirming') {
         return { event: { type: 'declined', reasons: [{ code, message: `The device said not now: ${message}` }], recheckAt: null } };
       }
       return { event: { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false } };

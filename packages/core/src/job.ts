@@ -98,7 +98,11 @@ export type JobEvent =
   | { type: 'approve-install' }
   /** Preflight failed right before the install step: the device keeps its download, the home's slot is freed. */
   | { type: 'defer-install'; reasons: Reason[]; recheckAt: EpochMs | null }
-  /** The device itself said "not now" (its own preflight view, e.g. in use): back to waiting, nothing installed. */
+  /**
+   * The device itself said "not now" (its own preflight view, e.g. in use): back to waiting,
+   * nothing installed. Also answers the install go-ahead, which a device may refuse before it
+   * touches anything; the hub still never takes an install back (invariant 6).
+   */
   | { type: 'declined'; reasons: Reason[]; recheckAt: EpochMs | null }
   /** The device reports what it runs after the restart. */
   | { type: 'reported'; version: string; healthy: boolean }
@@ -210,8 +214,8 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
       return to('waiting', first, { reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null });
     }
     case 'declined': {
-      // Only before the install step: after it, the device cannot take it back (invariant 6).
-      if (job.state !== 'offered' && job.state !== 'downloading' && job.state !== 'downloaded') illegal(job, event);
+      // Up to the go-ahead: once the device reports rebooting, there is nothing it could decline.
+      if (job.state !== 'offered' && job.state !== 'downloading' && job.state !== 'downloaded' && job.state !== 'installing') illegal(job, event);
       const first = event.reasons[0] ?? { code: 'declined', message: 'The device said not now.' };
       return to('waiting', first, { ...heard, reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null });
     }

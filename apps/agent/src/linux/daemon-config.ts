@@ -52,8 +52,10 @@ export const daemonConfigSchema = z.strictObject({
     onMains: source,
     signalDbm: source,
     busy: source,
+    /** "0" or "false" mean the supply is unstable now (e.g. an under-voltage flag); absent = stable. */
+    powerStable: source,
     timeoutMs: positiveInt.default(5_000),
-  }).default({ batteryPercent: null, charging: null, onMains: null, signalDbm: null, busy: null, timeoutMs: 5_000 }),
+  }).default({ batteryPercent: null, charging: null, onMains: null, signalDbm: null, busy: null, powerStable: null, timeoutMs: 5_000 }),
   rebootCommand: argv.default(['systemctl', 'reboot']),
   /**
    * A new version on trial that cannot reach the hub within this long is rejected and the device
@@ -64,6 +66,7 @@ export const daemonConfigSchema = z.strictObject({
     downloadChunkBytes: positiveInt.optional(),
     stateReportIntervalMs: positiveInt.optional(),
     minBatteryPercent: z.number().min(0).max(100).optional(),
+    minSignalDbm: z.number().min(-130).max(0).optional(),
     downloadAttempts: positiveInt.optional(),
     downloadRetryDelayMs: z.number().int().min(0).optional(),
     downloadStallTimeoutMs: positiveInt.optional(),

@@ -30,6 +30,8 @@ export interface ConditionSources {
   signalDbm: ValueSource | null;
   /** "1", "true" or "busy" mean busy. */
   busy: ValueSource | null;
+  /** "0" or "false" mean the supply is unstable right now (e.g. an under-voltage flag); null = assume stable. */
+  powerStable?: ValueSource | null;
 }
 
 export type VersionSource = { kind: 'header' } | { kind: 'command'; command: string[] };
@@ -246,8 +248,9 @@ export class LinuxPlatform implements AgentPlatform {
    */
   async conditions(): Promise<DeviceConditionsReport> {
     const c = this.#o.conditions;
-    const [battery, charging, onMains, signal, busy] = await Promise.all([
+    const [battery, charging, onMains, signal, busy, power] = await Promise.all([
       this.#read(c.batteryPercent), this.#read(c.charging), this.#read(c.onMains), this.#read(c.signalDbm), this.#read(c.busy),
+      this.#read(c.powerStable ?? null),
     ]);
     const batteryPercent = battery === null ? null : clampPercent(Number(battery));
     const mains = c.onMains ? onMains === '1' || onMains?.toLowerCase() === 'true' : c.batteryPercent === null;
@@ -259,6 +262,8 @@ export class LinuxPlatform implements AgentPlatform {
       signalDbm,
       busy: c.busy !== null && (busy === null || /^(1|true|busy)$/i.test(busy)),
       freeStorageBytes: this.#o.slotSizeBytes,
+      // An unreadable source counts as unstable: the device would rather wait than guess.
+      ...(c.powerStable ? { powerStable: power !== null && !/^(0|false|unstable)$/i.test(power.trim()) } : {}),
     };
   }
 
