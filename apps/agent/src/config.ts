@@ -20,7 +20,7 @@ export interface AgentConfig {
 }
 
 export const DEFAULT_AGENT_CONFIG: AgentConfig = {
-  downloadChunkBytes: 256 * 1024,
+  downloadChunkBytes: 4 * 1024 * 1024,
   stateReportIntervalMs: 60_000,
   healthCheckTimeoutMs: 30_000,
   minBatteryPercent: 20,
