@@ -6,9 +6,10 @@
  * only guards what a person sees and does (DESIGN: only the owner acts on the devices).
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FirmwardError } from '@firmward/core';
+import { writeSecretFile } from './secret-file.ts';
 
 export const OWNER_ACCOUNT_FILE = 'dashboard-owner.json';
 export const SESSIONS_FILE = 'dashboard-sessions.json';
@@ -163,26 +164,11 @@ export class DashboardAuth {
     }
   }
 
-  /** Write-to-temp, fsync, rename, mode 0600: a crash leaves the old file or the new one, never half. */
+  /** Atomic and private (secret-file.ts): a crash leaves the old file or the new one, never half. */
   #write(name: string, value: unknown): void {
     const file = join(this.#dir, name);
     try {
-      mkdirSync(this.#dir, { recursive: true });
-      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      const fd = openSync(temp, 'wx', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(value));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      try {
-        renameSync(temp, file);
-      } catch (error) {
-        rmSync(temp, { force: true });
-        throw error;
-      }
-      chmodSync(file, 0o600);
+      writeSecretFile(file, JSON.stringify(value));
     } catch (error) {
       throw new FirmwardError('config_invalid', `The hub cannot write ${file}; check that the data folder is writable.`, { cause: error });
     }

@@ -4,9 +4,10 @@
  * stored, so the CLI and hub agree after a restart without the variable.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FirmwardError } from '@firmward/core';
+import { writeSecretFile } from './secret-file.ts';
 
 export const OWNER_TOKEN_FILE = 'owner-token';
 /** Same token68 alphabet the Bearer scheme allows (and config.ts checks). */
@@ -28,7 +29,7 @@ export function ensureOwnerToken(dataDir: string, envToken: string | null | unde
     if (!TOKEN_PATTERN.test(envToken)) {
       throw new FirmwardError('config_invalid', 'FIRMWARD_OWNER_TOKEN may only contain letters, digits and . _ ~ + / - (with = at the end).');
     }
-    if (stored !== envToken) writeAtomically(dataDir, file, envToken);
+    if (stored !== envToken) writeAtomically(file, envToken);
     return { token: envToken, created: false };
   }
   if (stored !== null && TOKEN_PATTERN.test(stored)) {
@@ -37,7 +38,7 @@ export function ensureOwnerToken(dataDir: string, envToken: string | null | unde
     return { token: stored, created: false };
   }
   const token = randomBytes(32).toString('base64url');
-  writeAtomically(dataDir, file, token);
+  writeAtomically(file, token);
   return { token, created: true };
 }
 
@@ -52,24 +53,9 @@ function readStored(file: string): string | null {
 }
 
 /** Write-to-temp, fsync, rename: a crash leaves either the old token or the new one, never half of one. */
-function writeAtomically(dataDir: string, file: string, token: string): void {
+function writeAtomically(file: string, token: string): void {
   try {
-    mkdirSync(dataDir, { recursive: true });
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const fd = openSync(temp, 'wx', 0o600);
-    try {
-      writeSync(fd, `${token}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    try {
-      renameSync(temp, file);
-    } catch (error) {
-      rmSync(temp, { force: true });
-      throw error;
-    }
-    chmodSync(file, 0o600);
+    writeSecretFile(file, `${token}\n`);
   } catch (error) {
     throw new FirmwardError('config_invalid', `The hub cannot write its owner token to ${file}; check that the data folder is writable.`, { cause: error });
   }
