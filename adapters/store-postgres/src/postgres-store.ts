@@ -36,11 +36,11 @@ import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
 import type { PoolClient } from 'pg';
 import { mapPgError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
-import { Mutex } from './mutex.ts';
+import { Mutex } from '@firmward/sql-common';
 import {
   corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, num, releaseFromRow,
-} from './rows.ts';
-import type { Row, SqlValue } from './rows.ts';
+} from '@firmward/sql-common';
+import type { Row, SqlValue } from '@firmward/sql-common';
 import {
   MIGRATION_LOCK_KEY, MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, SCHEMA_MIGRATIONS_SQL,
 } from './schema.ts';

@@ -3,7 +3,7 @@
  */
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
-import type { Row } from './rows.ts';
+import type { Row } from '@firmward/sql-common';
 
 export interface ConnectionOptions {
   path: string;

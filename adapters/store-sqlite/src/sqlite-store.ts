@@ -27,11 +27,11 @@ import type { SQLInputValue } from 'node:sqlite';
 import { Connection } from './connection.ts';
 import { mapSqliteError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
-import { Mutex } from './mutex.ts';
+import { Mutex } from '@firmward/sql-common';
 import {
   deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, releaseFromRow,
-} from './rows.ts';
-import type { Row } from './rows.ts';
+} from '@firmward/sql-common';
+import type { Row } from '@firmward/sql-common';
 import {
   MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceIndexSql,
   SCHEMA_MIGRATIONS_SQL,

@@ -1,8 +1,8 @@
 /**
- * A first-come, first-served async lock. node:sqlite runs every statement synchronously on one
- * connection, but a transaction's callback is async: without this lock another caller's statement
- * could run on the connection while the transaction awaits, and silently become part of it (or
- * read its uncommitted writes). Holding the lock for the whole transaction keeps them apart.
+ * A first-come, first-served async lock for a store's one connection (SQLite) or one transaction
+ * client (PostgreSQL). A transaction's callback is async: without the lock another caller's
+ * statement could run on the connection while it awaits and silently become part of it; and two
+ * operations started at once inside a PostgreSQL transaction must not interleave their savepoints.
  */
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();

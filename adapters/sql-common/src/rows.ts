@@ -1,5 +1,5 @@
 /**
- * Rows ↔ domain records. Every read goes through here so that bad data in a column (hand-edited
+ * Rows ↔ domain records, shared by the SQLite and PostgreSQL stores. Every read goes through here so that bad data in a column (hand-edited
  * database, a half-written row from an old version) becomes a `store_failure` naming the row, never
  * a TypeError deep inside the hub (STYLE principle 9: distrust every input, the database included).
  */
@@ -8,9 +8,9 @@ import type { Home, Job, JobState, Policy, Release } from '@firmward/core';
 import type { DeviceRow, HistoryEvent } from '@firmward/ports';
 
 export type Row = Record<string, unknown>;
-export type SqlValue = string | number | null;
+export type SqlValue = string | number | boolean | null;
 
-function corrupt(table: string, id: unknown, column: string, cause?: unknown): FirmwardError {
+export function corrupt(table: string, id: unknown, column: string, cause?: unknown): FirmwardError {
   return new FirmwardError(
     'store_failure',
     `The hub's database holds unreadable data (${table} ${String(id)}, ${column}); restore a backup or remove that record.`,
@@ -18,14 +18,27 @@ function corrupt(table: string, id: unknown, column: string, cause?: unknown): F
   );
 }
 
+/**
+ * A JSON column: text to parse (SQLite), or already parsed (PostgreSQL JSONB). Every value we
+ * store there is an object, an array or null, so a string from JSONB is as corrupt as bad text.
+ */
 function json<T>(row: Row, table: string, column: string): T {
   const raw = row[column];
+  if (raw !== null && typeof raw === 'object') return raw as T;
   if (typeof raw !== 'string') throw corrupt(table, row.id, column);
   try {
     return JSON.parse(raw) as T;
   } catch (e) {
     throw corrupt(table, row.id, column, e);
   }
+}
+
+/** A BOOLEAN column: true/false (PostgreSQL) or 1/0 (SQLite). */
+function bool(row: Row, table: string, column: string): boolean {
+  const v = row[column];
+  if (typeof v === 'boolean') return v;
+  if (v === 0 || v === 1) return v === 1;
+  throw corrupt(table, row.id, column);
 }
 
 /** A JSON column that must hold an object (or array), not a bare value. */
@@ -54,7 +67,7 @@ function strOrNull(row: Row, table: string, column: string): string | null {
   return v;
 }
 
-function num(row: Row, table: string, column: string): number {
+export function num(row: Row, table: string, column: string): number {
   const v = row[column];
   if (typeof v !== 'number' || !Number.isFinite(v)) throw corrupt(table, row.id, column);
   return v;
@@ -90,7 +103,7 @@ export function deviceFromRow(row: Row): DeviceRow {
     policy: strOrNull(row, 'device', 'policy') as Policy | null,
     thresholds: jsonObject(row, 'device', 'thresholds', 'object'),
     schedules: jsonObject(row, 'device', 'schedules', 'array'),
-    online: num(row, 'device', 'online') !== 0,
+    online: bool(row, 'device', 'online'),
     lastSeenAt: numOrNull(row, 'device', 'last_seen_at'),
     report: jsonObjectOrNull(row, 'device', 'report'),
   };
@@ -109,7 +122,7 @@ export const JOB_COLUMNS = [
 ] as const;
 
 /** Values in JOB_COLUMNS order. */
-export function jobToValues(job: Job): SqlValue[] {
+export function jobToValues(job: Job): (string | number | null)[] {
   return [
     job.id, job.homeId, job.deviceId, job.releaseId, job.fromVersion, job.targetVersion, job.state,
     encodeJson(job.reasons), job.recheckAt, job.priority, job.requestedBy, job.forcedBy, job.createdAt, job.updatedAt,

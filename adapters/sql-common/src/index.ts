@@ -1,0 +1,5 @@
+export { Mutex } from './mutex.ts';
+export {
+  JOB_COLUMNS, corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, jobFromRow, jobToValues, num, releaseFromRow,
+} from './rows.ts';
+export type { Row, SqlValue } from './rows.ts';
