@@ -8,7 +8,7 @@ import {
   DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, isActive, isFirmwardError, isTerminal, newJob, planReleases, sequenceHome, skipKey, transition,
 } from '@firmward/core';
 import type {
-  Device, DeviceConditions, DevicePhase, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, JobState, Reason, Release, StateChange,
+  Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, StateChange,
 } from '@firmward/core';
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
 import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
@@ -475,14 +475,6 @@ export class RolloutEngine implements GatewayHandler {
   }
 }
 
-/** How far an update got, by the device's phases; progress only moves forwards (docs/protocol.md). */
-const DEVICE_PHASE_RANK: Record<DevicePhase, number> = {
-  downloading: 0, downloaded: 1, installing: 2, rebooting: 3,
-};
-const JOB_PHASE_RANK: Partial<Record<JobState, number>> = {
-  offered: -1, downloading: 0, downloaded: 1, installing: 2, rebooting: 3, confirming: 4,
-};
-
 /**
  * A device event as a job event, or why it changes nothing. Refusals go to onRejected with that
  * sentence: a message about an update that already ended, or a phase behind the one the hub
@@ -504,13 +496,9 @@ function toJobEvent(job: Job, event: DeviceEvent): { event: JobEvent } | { refus
       }
       return { event: { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false } };
     }
-    case 'progress': {
-      const reached = JOB_PHASE_RANK[job.state];
-      if (reached !== undefined && DEVICE_PHASE_RANK[event.phase] < reached) {
-        return { refused: `progress "${event.phase}" for update ${job.id} is behind its recorded state "${job.state}" (a repeated or late message); it changes nothing` };
-      }
+    case 'progress':
+      // A phase behind the recorded one is refused by the transition function (illegal_transition).
       return { event: { type: 'progress', phase: event.phase, percent: event.percent } };
-    }
     case 'result':
       switch (event.outcome) {
         case 'installed':

@@ -200,7 +200,16 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
       // The install step starts only with the hub's go-ahead (approve-install), never on the device's word alone.
       if (wanted >= PHASE_ORDER.installing && rank < PHASE_ORDER.installing) illegal(job, event);
       const percent = event.percent === null ? job.progressPercent : Math.max(0, Math.min(100, event.percent));
-      if (wanted <= rank) return to(job.state, { code: 'progress', message: 'Progress.' }, { ...heard, progressPercent: wanted === rank ? percent : job.progressPercent });
+      // A phase behind the recorded one is a repeated or late message: refused, it changes nothing
+      // (not even the silence deadline).
+      if (wanted < rank) {
+        throw new FirmwardError(
+          'illegal_transition',
+          `Progress "${event.phase}" for the update of ${job.deviceId} is behind its recorded state "${job.state}" (a repeated or late message); it changes nothing.`,
+          { detail: { jobId: job.id, state: job.state, event: event.type } },
+        );
+      }
+      if (wanted === rank) return to(job.state, { code: 'progress', message: 'Progress.' }, { ...heard, progressPercent: percent });
       const state = STATE_OF_PHASE[event.phase];
       return to(state, phaseReason(event.phase), { ...heard, progressPercent: percent });
     }
