@@ -1,5 +1,5 @@
 export { Mutex } from './mutex.ts';
 export {
-  JOB_COLUMNS, corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, jobFromRow, jobToValues, num, releaseFromRow,
+  JOB_COLUMNS, corrupt, deviceFromRow, deviceNotFound, homeNotFound, intervalOf, numberOf, encodeJson, eventFromRow, homeFromRow, jobFromRow, jobToValues, num, releaseFromRow,
 } from './rows.ts';
 export type { Row, SqlValue } from './rows.ts';

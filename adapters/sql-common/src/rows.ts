@@ -4,7 +4,7 @@
  * a TypeError deep inside the hub (STYLE principle 9: distrust every input, the database included).
  */
 import { FirmwardError } from '@firmward/core';
-import type { Home, Job, JobState, Policy, Release } from '@firmward/core';
+import type { Home, Interval, Job, JobState, Policy, Release } from '@firmward/core';
 import type { DeviceRow, HistoryEvent } from '@firmward/ports';
 
 export type Row = Record<string, unknown>;
@@ -174,3 +174,22 @@ export function eventFromRow(row: Row): HistoryEvent {
   };
 }
 
+
+/** A numeric column of a row without an id column of its own (telemetry), named by its owner. */
+export function numberOf(row: Row, column: string, table: string, ownerId: string): number {
+  const v = row[column];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw corrupt(table, ownerId, column);
+  return v;
+}
+
+export function intervalOf(row: Row, ownerId: string): Interval {
+  return { start: numberOf(row, 'start_at', 'usage', ownerId), end: numberOf(row, 'end_at', 'usage', ownerId) };
+}
+
+export function homeNotFound(homeId: string): FirmwardError {
+  return new FirmwardError('not_found', `There is no home ${homeId}.`, { detail: { homeId } });
+}
+
+export function deviceNotFound(deviceId: string): FirmwardError {
+  return new FirmwardError('not_found', `There is no device ${deviceId}.`, { detail: { deviceId } });
+}

@@ -36,9 +36,9 @@ import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
 import type { PoolClient } from 'pg';
 import { mapPgError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
-import { Mutex } from '@firmward/sql-common';
 import {
   corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, num, releaseFromRow,
+  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf,
 } from '@firmward/sql-common';
 import type { Row, SqlValue } from '@firmward/sql-common';
 import {
@@ -437,24 +437,6 @@ async function insertEvent(q: Querier, e: NewHistoryEvent): Promise<number> {
   const [row] = await q.rows(EVENT_INSERT_SQL, [e.at, e.homeId, e.deviceId, e.jobId, e.kind, e.from, e.to, e.code, e.message, e.actor]);
   if (row === undefined) throw corrupt('event', null, 'id');
   return num(row, 'event', 'id');
-}
-
-function homeNotFound(homeId: string): FirmwardError {
-  return new FirmwardError('not_found', `There is no home ${homeId}.`, { detail: { homeId } });
-}
-
-function deviceNotFound(deviceId: string): FirmwardError {
-  return new FirmwardError('not_found', `There is no device ${deviceId}.`, { detail: { deviceId } });
-}
-
-function numberOf(row: Row, column: string, table: string, id: string): number {
-  const v = row[column];
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw corrupt(table, id, column);
-  return v;
-}
-
-function intervalOf(row: Row, id: string): Interval {
-  return { start: numberOf(row, 'start_at', 'usage', id), end: numberOf(row, 'end_at', 'usage', id) };
 }
 
 async function mapped<T>(ctx: ErrorContext, fn: () => Promise<T>): Promise<T> {

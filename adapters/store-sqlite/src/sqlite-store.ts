@@ -27,11 +27,10 @@ import type { SQLInputValue } from 'node:sqlite';
 import { Connection } from './connection.ts';
 import { mapSqliteError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
-import { Mutex } from '@firmward/sql-common';
 import {
   deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, releaseFromRow,
+  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf,
 } from '@firmward/sql-common';
-import type { Row } from '@firmward/sql-common';
 import {
   MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceIndexSql,
   SCHEMA_MIGRATIONS_SQL,
@@ -407,26 +406,6 @@ abstract class SqliteSession implements Store {
 
 function insertEvent(c: Connection, e: NewHistoryEvent): number {
   return c.run(EVENT_INSERT_SQL, e.at, e.homeId, e.deviceId, e.jobId, e.kind, e.from, e.to, e.code, e.message, e.actor).lastInsertRowid;
-}
-
-function homeNotFound(homeId: string): FirmwardError {
-  return new FirmwardError('not_found', `There is no home ${homeId}.`, { detail: { homeId } });
-}
-
-function deviceNotFound(deviceId: string): FirmwardError {
-  return new FirmwardError('not_found', `There is no device ${deviceId}.`, { detail: { deviceId } });
-}
-
-function numberOf(row: Row, column: string, table: string, id: string): number {
-  const v = row[column];
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new FirmwardError('store_failure', `The hub's database holds unreadable data (${table} of ${id}, ${column}); restore a backup or remove that record.`, { detail: { table, id, column } });
-  }
-  return v;
-}
-
-function intervalOf(row: Row, id: string): Interval {
-  return { start: numberOf(row, 'start_at', 'usage', id), end: numberOf(row, 'end_at', 'usage', id) };
 }
 
 function wrap<T>(ctx: ErrorContext, fn: () => T): T {
