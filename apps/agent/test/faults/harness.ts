@@ -196,26 +196,46 @@ async function trial(spec: TrialSpec, imageUrl: string, dir: string): Promise<Tr
 
   // One more power cycle with nobody installing: what boots must be a good, verified image.
   await device.boot();
+  return judgeTrial(device, { imageBytes: FAULT_IMAGE_BYTES, hashes: HASHES, results, spec, falseSuccess, cutSteps, pendingTrialIsUnbootable: true });
+}
+
+/**
+ * The verdict after a trial, once the device has booted again with nobody installing: every
+ * bootable slot holds a verified image, the running one is good, and every result told the truth.
+ */
+export async function judgeTrial(device: FileDevice, t: {
+  imageBytes: number;
+  /** version → sha256 of the images the trial could have written. */
+  hashes: Record<string, string>;
+  results: { outcome: string; firmwareVersion: string }[];
+  spec: { newStarts: boolean; newHealthy: boolean };
+  falseSuccess: string[];
+  cutSteps: string[];
+  /** In-process trials end settled; a real process may leave a trial for the next agent start to settle. */
+  pendingTrialIsUnbootable: boolean;
+}): Promise<TrialOutcome> {
+  const { hashes, results, spec, falseSuccess } = t;
+  const hashOf = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   const running = await device.running();
   const state = await device.bootloaderState();
   const corrupted: string[] = [];
   for (const slot of ['a', 'b'] as const) {
     if (!state.good[slot]) continue;
-    const bytes = await device.slotBytes(slot, FAULT_IMAGE_BYTES);
-    const hash = createHash('sha256').update(bytes).digest('hex');
-    if (hash !== HASHES[OLD_VERSION] && hash !== HASHES[NEW_VERSION]) corrupted.push(`slot ${slot} is bootable but holds unverified bytes`);
+    const hash = hashOf(await device.slotBytes(slot, t.imageBytes));
+    if (hash !== hashes[OLD_VERSION] && hash !== hashes[NEW_VERSION]) corrupted.push(`slot ${slot} is bootable but holds unverified bytes`);
   }
-  const runningHash = createHash('sha256').update(await device.slotBytes(running.slot, FAULT_IMAGE_BYTES)).digest('hex');
-  const unbootable = !state.good[running.slot] || running.version === null || runningHash !== HASHES[running.version] || state.trial !== null;
+  const runningHash = hashOf(await device.slotBytes(running.slot, t.imageBytes));
+  const unbootable = !state.good[running.slot] || running.version === null || runningHash !== hashes[running.version]
+    || (t.pendingTrialIsUnbootable && state.trial !== null);
 
   const outcomes = new Set(results.map((r) => `${r.outcome}:${r.firmwareVersion}`));
-  if (outcomes.size > 1) falseSuccess.push(`results disagree: ${[...outcomes].join(', ')}`);
+  if (t.pendingTrialIsUnbootable && outcomes.size > 1) falseSuccess.push(`results disagree: ${[...outcomes].join(', ')}`);
   for (const r of results) {
     if (r.firmwareVersion !== running.version) falseSuccess.push(`result names ${r.firmwareVersion} but ${running.version} runs`);
     if (r.outcome === 'installed' && (!spec.newStarts || !spec.newHealthy)) falseSuccess.push('a bad image was reported installed');
   }
   if (running.version === NEW_VERSION && (!spec.newStarts || !spec.newHealthy)) falseSuccess.push('a bad image stayed');
-  return { verdict: running.version === NEW_VERSION ? 'updated' : 'rolled-back', unbootable, falseSuccess, corrupted, cutSteps };
+  return { verdict: running.version === NEW_VERSION ? 'updated' : 'rolled-back', unbootable, falseSuccess, corrupted, cutSteps: t.cutSteps };
 }
 
 export interface FaultTotals {

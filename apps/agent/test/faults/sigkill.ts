@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION } from '@firmward/protocol';
 import type { PublishedMessage } from '../../src/transport.ts';
 import { buildFirmwareImage } from '../../src/firmware-image.ts';
 import { FileDevice } from './file-device.ts';
-import { FAULT_IDENTITY, NEW_VERSION, OLD_VERSION } from './harness.ts';
+import { FAULT_IDENTITY, NEW_VERSION, OLD_VERSION, judgeTrial } from './harness.ts';
 import type { TrialOutcome } from './harness.ts';
 
 const CHILD = new URL('./sigkill-child.ts', import.meta.url).pathname;
@@ -100,23 +100,8 @@ export async function runSigkillTrial(spec: SigkillSpec, imageUrl: string, baseD
     }
     if (results.length === 0) falseSuccess.push('no result was reported');
     await device.boot();
-    const running = await device.running();
-    const state = await device.bootloaderState();
-    const corrupted: string[] = [];
-    for (const slot of ['a', 'b'] as const) {
-      if (!state.good[slot]) continue;
-      const h = hashOf(await device.slotBytes(slot, SIGKILL_IMAGE_BYTES));
-      if (h !== hashes[OLD_VERSION] && h !== hashes[NEW_VERSION]) corrupted.push(`slot ${slot} is bootable but holds unverified bytes`);
-    }
-    const runningHash = hashOf(await device.slotBytes(running.slot, SIGKILL_IMAGE_BYTES));
     // A job that ended with a trial still pending is settled by the next agent start (clear-fallback).
-    const unbootable = !state.good[running.slot] || running.version === null || runningHash !== hashes[running.version];
-    for (const r of results) {
-      if (r.firmwareVersion !== running.version) falseSuccess.push(`result names ${r.firmwareVersion} but ${running.version} runs`);
-      if (r.outcome === 'installed' && (!spec.newStarts || !spec.newHealthy)) falseSuccess.push('a bad image was reported installed');
-    }
-    if (running.version === NEW_VERSION && (!spec.newStarts || !spec.newHealthy)) falseSuccess.push('a bad image stayed');
-    return { verdict: running.version === NEW_VERSION ? 'updated' : 'rolled-back', unbootable, falseSuccess, corrupted, cutSteps };
+    return await judgeTrial(device, { imageBytes: SIGKILL_IMAGE_BYTES, hashes, results, spec, falseSuccess, cutSteps, pendingTrialIsUnbootable: false });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
