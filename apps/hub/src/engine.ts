@@ -40,8 +40,6 @@ export interface EngineDeps {
 /** Device refusals that mean "not now" rather than "this is wrong": the job waits again. */
 const TEMPORARY_REFUSALS = new Set(['battery_low', 'battery_unknown', 'device_busy', 'signal_weak', 'signal_unstable', 'storage_low', 'power_unstable', 'not_now']);
 
-const NO_CONDITIONS: DeviceConditions = { online: false, report: null, signalSamples: [], dropouts: [], usage: [] };
-
 /** Planned jobs inserted per transaction: short enough that device messages wait only milliseconds for the store. */
 const PLAN_BATCH_JOBS = 500;
 
@@ -448,9 +446,7 @@ export class RolloutEngine implements GatewayHandler {
       const fresh = await this.#d.store.getJob(jobId);
       const home = await this.#d.store.getHome(job.homeId);
       if (!fresh || !home) throw new FirmwardError('not_found', `There is no update ${jobId}.`);
-      const saved = await this.#apply(home, fresh, event, actor);
-      if (!saved) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
-      return saved;
+      return this.applyHeld(home, fresh, event, actor);
     });
   }
 
@@ -459,10 +455,6 @@ export class RolloutEngine implements GatewayHandler {
     const saved = await this.#apply(home, job, event, actor);
     if (!saved) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
     return saved;
-  }
-
-  async record(event: NewHistoryEvent): Promise<void> {
-    await this.#record(this.#d.store, event);
   }
 
   async #record(store: Store, event: NewHistoryEvent): Promise<void> {
@@ -539,4 +531,3 @@ export function describe(error: unknown): string {
   return String(error);
 }
 
-export { NO_CONDITIONS };
