@@ -2,7 +2,7 @@
  * HubService over the engine and the store: read models with one sentence per device, and a
  * person's actions, each through the same gates as automation (and each recorded with who).
  */
-import { FirmwardError, effectiveWindow, isActive, isTerminal, newJob, planReleases } from '@firmward/core';
+import { FirmwardError, effectiveWindow, isActive, isTerminal, newJob, parseTimeOfDay, planReleases, validateTimeZone } from '@firmward/core';
 import type { EpochMs, Home, HomeSettings, Job, Release, Vulnerability } from '@firmward/core';
 import type { Clock, DeviceRow, EventQuery, HistoryEvent, NewHistoryEvent, Store } from '@firmward/ports';
 import type { RolloutEngine } from './engine.ts';
@@ -406,16 +406,19 @@ function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Every problem at once, each in the core's own words (the same checks the preflight gate relies on). */
 function validateSettings(s: HomeSettings): void {
   const problems: string[] = [];
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: s.timeZone });
-  } catch {
-    problems.push(`"${s.timeZone}" is not a time zone`);
-  }
-  for (const [name, t] of [['window start', s.window.start], ['window end', s.window.end]] as const) {
-    if (!/^([01]\d|2[0-3]):[0-5]\d$/.test(t)) problems.push(`${name} "${t}" is not a time like 01:30`);
-  }
+  const check = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message.replace(/\.$/, '') : String(error));
+    }
+  };
+  check(() => validateTimeZone(s.timeZone));
+  check(() => parseTimeOfDay(s.window.start));
+  check(() => parseTimeOfDay(s.window.end));
   if (s.thresholds.minBatteryPercent < 0 || s.thresholds.minBatteryPercent > 100) problems.push('battery threshold must be 0–100 %');
   if (s.soakSeconds < 0) problems.push('soak time cannot be negative');
   if (problems.length) throw new FirmwardError('invalid_input', `These settings cannot be used: ${problems.join('; ')}.`);
