@@ -72,6 +72,7 @@ export class RolloutEngine implements GatewayHandler {
     this.#listeningSince = this.#d.clock.now();
     await this.#loadReleases();
     await this.refreshReleases();
+    await this.#restoreGateway();
     this.#abort = new AbortController();
     const signal = this.#abort.signal;
     this.#loop = (async () => {
@@ -214,7 +215,10 @@ export class RolloutEngine implements GatewayHandler {
     const decision = sequenceHome(snapshot);
     for (const step of decision.steps) {
       const job = snapshot.jobs.find((j) => j.id === step.jobId);
-      if (job) await this.#apply(home, job, step.event, 'hub');
+      if (!job) continue;
+      // A device that installs on its own once downloaded cannot be held back any more (one-step).
+      const event = job.state === 'downloaded' && this.#oneStep(job.deviceId) ? { type: 'approve-install' as const, oneStep: true } : step.event;
+      await this.#apply(home, job, event, 'hub');
     }
     await this.#resend(snapshot, now);
   }
@@ -273,7 +277,13 @@ export class RolloutEngine implements GatewayHandler {
     }
     if (change) this.#log.info(`${job.deviceId}: ${change.from} → ${change.to}`, { reason: change.reason.message });
     await this.#act(next, event);
+    // The checks ran right before the offer; such a device is installing already (EngineDeps.gateway, installsOnOffer).
+    if (next.state === 'downloaded' && this.#oneStep(next.deviceId)) return (await this.#apply(home, next, { type: 'approve-install', oneStep: true }, 'hub')) ?? next;
     return next;
+  }
+
+  #oneStep(deviceId: string): boolean {
+    return this.#d.gateway.installsOnOffer?.(deviceId) ?? false;
   }
 
   /** The command that follows a persisted transition. A failed send is retried by #resend. */
@@ -304,17 +314,32 @@ export class RolloutEngine implements GatewayHandler {
   }
 
   async #sendOffer(job: Job): Promise<void> {
-    const release = this.#releases.get(job.releaseId);
-    if (!release) return;
+    const offer = this.#offerFor(job);
+    if (!offer) return;
     this.#sentAt.set(job.id, this.#d.clock.now());
-    const offer: OfferCommand = {
+    await this.#d.gateway.send(job.deviceId, offer);
+  }
+
+  #offerFor(job: Job): OfferCommand | null {
+    const release = this.#releases.get(job.releaseId);
+    if (!release) return null;
+    return {
       v: PROTOCOL_VERSION, type: 'offer', jobId: job.id, releaseId: release.id,
       vendor: release.vendor, model: release.model, hardwareRevisions: release.hardwareRevisions, version: release.version,
       applicableFrom: release.applicableFrom ?? null, applicableTo: release.applicableTo ?? null,
       image: { url: this.#d.imageUrl(release.id), lengthBytes: release.image.lengthBytes, sha256: release.image.sha256 },
       expectedInstallSeconds: release.expectedInstallSeconds,
     };
-    await this.#d.gateway.send(job.deviceId, offer);
+  }
+
+  /** Hands every running update back to a gateway that keeps its state in memory (DeviceGateway.restore). */
+  async #restoreGateway(): Promise<void> {
+    const restore = this.#d.gateway.restore?.bind(this.#d.gateway);
+    if (!restore) return;
+    for (const job of await this.#d.store.listJobs({ open: true })) {
+      const offer = isActive(job.state) ? this.#offerFor(job) : null;
+      if (offer) await restore(job.deviceId, offer).catch((error: unknown) => this.#log.warn('gateway restore failed', { jobId: job.id, error: describe(error) }));
+    }
   }
 
   /**

@@ -13,6 +13,9 @@ import { SqliteStore } from '@firmward/store-sqlite';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
+import { GatewayRouter } from './gateway-router.ts';
+import type { RoutedBridge } from './gateway-router.ts';
+import { ReleaseSources } from './release-sources.ts';
 import { createHttpApp, serveHttp } from './http/index.ts';
 import { DefaultHubService } from './hub-service.ts';
 
@@ -24,6 +27,8 @@ export interface HubOverrides {
   ownerToken: string;
   /** Defaults to the catalog folder of the config. */
   source?: ReleaseSource;
+  /** Ecosystem bridges beside the hub's own MQTT protocol (tests; the config's bridges are added too). */
+  bridges?: RoutedBridge[];
   /** Called once the store is open and before the engine starts (the demo seeds its home here). */
   seed?: (store: Store, catalogDir: string) => Promise<void>;
 }
@@ -92,8 +97,18 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       mqttUrl = `mqtt://${address.host}:${address.port}`;
     }
 
-    const source = o.source ?? new CatalogFolderSource(catalogDir, log.child('catalog'));
-    const gateway = new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') });
+    const bridges = [...(o.bridges ?? [])];
+    const source = new ReleaseSources({
+      sources: [o.source ?? new CatalogFolderSource(catalogDir, log.child('catalog'))],
+      bridges: bridges.map((b) => b.bridge),
+      onRefused: (refusal) => log.warn('release repository refused', { ...refusal }),
+    });
+    let engineRef: RolloutEngine | null = null;
+    const gateway = new GatewayRouter({
+      fallback: new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') }),
+      bridges, store, log: log.child('bridges'),
+      onRegistered: () => engineRef?.markPlanDirty(),
+    });
 
     let baseUrl = '';
     let service: DefaultHubService | null = null;
@@ -103,6 +118,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       onHistory: (event) => service?.publish(event),
     });
+    engineRef = engine;
     service = new DefaultHubService({
       store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: 'mqtt',
       mqtt: { host: new URL(mqttUrl).hostname, port: Number(new URL(mqttUrl).port || 1883) },

@@ -33,6 +33,14 @@ export type ErrorCode =
   | 'image_length_mismatch'
   | 'image_hash_mismatch'
   | 'image_unavailable'
+  // the maker's signed release repository (TUF): invariant 4 before a byte is downloaded
+  | 'metadata_expired'
+  | 'metadata_rollback'
+  | 'metadata_invalid'
+  | 'metadata_too_large'
+  | 'signature_invalid'
+  | 'outside_delegation'
+  | 'not_signed'
   // store and transport
   | 'store_failure'
   | 'gateway_failure'

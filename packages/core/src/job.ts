@@ -95,7 +95,8 @@ export type JobEvent =
   /** The device reports how far it got. Phases only move forwards. */
   | { type: 'progress'; phase: DevicePhase; percent: number | null }
   /** Preflight passed again right before the install step; the go-ahead is about to be sent. */
-  | { type: 'approve-install' }
+  /** `oneStep`: the device installs as soon as its download completes (a hawkBit client); the checks ran right before the offer. */
+  | { type: 'approve-install'; oneStep?: boolean }
   /** Preflight failed right before the install step: the device keeps its download, the home's slot is freed. */
   | { type: 'defer-install'; reasons: Reason[]; recheckAt: EpochMs | null }
   /**
@@ -215,7 +216,10 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
     }
     case 'approve-install': {
       if (job.state !== 'downloaded') illegal(job, event);
-      return to('installing', { code: 'install_approved', message: 'Checks passed again right before installing; the device is installing. Leave it powered.' }, { ...heard, progressPercent: 0 });
+      const reason = event.oneStep === true
+        ? { code: 'install_started', message: 'The device installs right after its download (its checks passed just before the offer); it is installing. Leave it powered.' }
+        : { code: 'install_approved', message: 'Checks passed again right before installing; the device is installing. Leave it powered.' };
+      return to('installing', reason, { ...heard, progressPercent: 0 });
     }
     case 'defer-install': {
       if (job.state !== 'downloaded') illegal(job, event);

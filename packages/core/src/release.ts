@@ -16,7 +16,7 @@ export interface RecoveryInstructions {
 }
 
 export interface ImageRef {
-  /** Where the hub finds the image inside its release source (relative path or key). */
+  /** The image's target path in the signed repository: `<vendor>/<model>/<version>/<file>`. */
   path: string;
   lengthBytes: number;
   /** lowercase hex */
@@ -31,6 +31,8 @@ export interface ImageRef {
 export interface Release {
   /** Stable id: `${vendor}/${model}/${version}` */
   id: string;
+  /** The signed repository (one per maker) that vouches for this release; absent only in unit tests of the core. */
+  repository?: string;
   vendor: string;
   model: string;
   hardwareRevisions: string[];
@@ -46,6 +48,13 @@ export interface Release {
   image: ImageRef;
   notes?: string;
   publishedAt?: string;
+  /**
+   * Set when the release is vouched for by another ecosystem rather than the maker's signed
+   * repository (Zigbee2MQTT's OTA index, Shelly's stable channel): the device fetches the image
+   * from there and checks it itself; `image` then names it (`lengthBytes` 0 and `sha256` "" when
+   * unknown). Shown to the householder as-is: this is the ecosystem's trust, not ours.
+   */
+  origin?: { ecosystem: string; trust: string };
 }
 
 export function releaseId(vendor: string, model: string, version: string): string {

@@ -19,4 +19,15 @@ export interface DeviceGateway {
   start(handler: GatewayHandler): Promise<void>;
   stop(): Promise<void>;
   send(deviceId: string, command: OfferCommand | InstallCommand | CancelCommand): Promise<void>;
+  /**
+   * True for a device that installs as soon as its download completes and cannot wait for a
+   * go-ahead (a hawkBit client such as SWUpdate): the hub then treats its offer as the go-ahead —
+   * every check runs before the offer — and approves the install itself at "downloaded".
+   */
+  installsOnOffer?(deviceId: string): boolean;
+  /**
+   * Called at hub start for every update still running, with the offer it was sent, for a gateway
+   * that keeps per-update state in memory (a polled protocol learns nothing from a re-send).
+   */
+  restore?(deviceId: string, offer: OfferCommand): Promise<void>;
 }

@@ -2,6 +2,7 @@ export type { Clock } from './clock.ts';
 export type { Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow } from './store.ts';
 export type { ReleaseSource } from './release-source.ts';
 export type { DeviceGateway, GatewayHandler } from './device-gateway.ts';
+export type { Bridge, BridgeHandler, DiscoveredDevice } from './bridge.ts';
 export type { Notifier } from './notifier.ts';
 export { ManualClock, ScaledClock, SystemClock } from './clocks.ts';
 export type { ConsoleLoggerOptions, Logger, LogLevel } from './logger.ts';
