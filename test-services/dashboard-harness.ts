@@ -10,7 +10,8 @@ import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { ScaledClock, silentLogger } from '@firmward/ports';
 import { loadConfig } from '../apps/hub/src/config.ts';
-import { demoStartTime, seedDemo, startDemoDevices } from '../apps/hub/src/demo.ts';
+import { DEMO_REPOSITORY, demoReleases, demoStartTime, seedDemo, startDemoDevices } from '../apps/hub/src/demo.ts';
+import { publishReleases } from '../apps/hub/src/demo-repository.ts';
 import type { DemoDevices } from '../apps/hub/src/demo.ts';
 import { startHub } from '../apps/hub/src/hub.ts';
 import type { RunningHub } from '../apps/hub/src/hub.ts';
@@ -45,10 +46,11 @@ export async function startDemoHub(speed = 240): Promise<DemoHub> {
   const clock = new ScaledClock(demoStartTime(Date.now()), speed);
   const ownerToken = 'dashboard-test-owner-token-0123456789';
   const secrets = new Map<string, string>();
-  const hub = await startHub({ ...config, engine: { ...config.engine, tickMs: 15_000, offerResendSeconds: 60 } }, {
-    clock, log: silentLogger, ownerToken, seed: (store, catalogDir) => seedDemo(store, catalogDir, secrets),
+  const maker = await publishReleases(path.join(dir, 'repository'), DEMO_REPOSITORY, demoReleases());
+  const hub = await startHub({ ...config, repositories: [maker.config], engine: { ...config.engine, tickMs: 15_000, offerResendSeconds: 60 } }, {
+    clock, log: silentLogger, ownerToken, seed: (store) => seedDemo(store, secrets),
   });
-  const demo = await startDemoDevices({ mqttUrl: hub.mqttUrl, secrets, clock, log: silentLogger });
+  const demo = await startDemoDevices({ mqttUrl: hub.mqttUrl, secrets, clock, log: silentLogger, trust: { root: maker.root, dir: path.join(dir, 'devices') } });
   const url = `http://127.0.0.1:${hub.httpPort}`;
   return {
     hub, demo, clock, url, ownerToken,

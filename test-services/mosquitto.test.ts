@@ -27,7 +27,7 @@ import { RecordingHandler, ackEvent, recordingLogger, sampleState } from '../ada
 import { loadConfig } from '../apps/hub/src/config.ts';
 import { startHub } from '../apps/hub/src/hub.ts';
 import type { RunningHub } from '../apps/hub/src/hub.ts';
-import { FLEET_TARGET_VERSION, fleetDevices, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
+import { FLEET_TARGET_VERSION, fleetDevices, publishFleetRelease, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
 import { startMosquitto } from './mosquitto-broker.ts';
 import type { RunningMosquitto } from './mosquitto-broker.ts';
 
@@ -211,11 +211,12 @@ describe('a whole update through Mosquitto', { timeout: 120_000 }, () => {
     const clock = new SystemClock();
     // Errors only: the retained state of part (a)'s devices, unknown to this hub, is refused with a warning.
     const log = consoleLogger('error', 'hub');
-    hub = await startHub(config, {
+    const maker = await publishFleetRelease(path.join(dataDir, 'repository'));
+    hub = await startHub({ ...config, repositories: [maker.config] }, {
       clock, log, ownerToken: 'mosquitto-test-owner-token-0123',
       // With an external broker the device's secret is in Mosquitto's password file.
-      seed: async (store, catalogDir) => {
-        await seedFleet(store, catalogDir, { homes: 1, devicesPerHome: 1 }, { soakSeconds: 2, silenceTimeoutSeconds: 60 }, (id) => secrets.get(id)!);
+      seed: async (store) => {
+        await seedFleet(store, { homes: 1, devicesPerHome: 1 }, { soakSeconds: 2, silenceTimeoutSeconds: 60 }, (id) => secrets.get(id)!);
       },
     });
     assert.equal(hub.mqttUrl, broker.url, 'the hub must use the external broker, not start its own');

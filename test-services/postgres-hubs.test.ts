@@ -19,7 +19,8 @@ import { ManualClock, silentLogger } from '@firmward/ports';
 import { loadConfig } from '../apps/hub/src/config.ts';
 import { startHub } from '../apps/hub/src/hub.ts';
 import type { RunningHub } from '../apps/hub/src/hub.ts';
-import { fleetDevices, fleetHomeId, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
+import { fleetDevices, fleetHomeId, publishFleetRelease, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
+import type { RepositoryConfig } from '../apps/hub/src/config.ts';
 import { createTestDatabase } from './postgres-server.ts';
 import type { TestDatabase } from './postgres-server.ts';
 
@@ -54,12 +55,12 @@ async function until(what: string, probe: () => boolean | Promise<boolean>): Pro
   assert.fail(`gave up waiting for ${what}`);
 }
 
-/** One hub instance on the shared database; both read the maker's releases from one catalog folder. */
-async function startInstance(catalogDir: string, seed: boolean): Promise<Instance> {
+/** One hub instance on the shared database; both trust the maker's one signed repository. */
+async function startInstance(repository: RepositoryConfig, seed: boolean): Promise<Instance> {
   const dir = mkdtempSync(path.join(tmpdir(), 'firmward-pg-hub-'));
   dirs.push(dir);
   const config = loadConfig({
-    argv: ['--data-dir', dir, '--catalog-dir', catalogDir, '--port', '0', '--mqtt-port', '0', '--store-kind', 'postgres'],
+    argv: ['--data-dir', dir, '--port', '0', '--mqtt-port', '0', '--store-kind', 'postgres'],
     env: { FIRMWARD_STORE_URL: db.url },
     readFile: () => {
       throw new Error('no config file in this test');
@@ -67,9 +68,9 @@ async function startInstance(catalogDir: string, seed: boolean): Promise<Instanc
   });
   assert.equal(config.store.kind, 'postgres');
   const clock = new ManualClock(START);
-  const hub = await startHub(config, {
+  const hub = await startHub({ ...config, repositories: [repository] }, {
     clock, log: silentLogger, ownerToken: OWNER_TOKEN,
-    ...(seed && { seed: async (store, dir) => void await seedFleet(store, dir, LAYOUT, { soakSeconds: 60, silenceTimeoutSeconds: 600 }) }),
+    ...(seed && { seed: async (store) => void await seedFleet(store, LAYOUT, { soakSeconds: 60, silenceTimeoutSeconds: 600 }) }),
   });
   const instance = { hub, clock };
   instances.push(instance);
@@ -84,10 +85,11 @@ describe('two hubs on one PostgreSQL database', () => {
   const devices = fleetDevices(LAYOUT);
 
   before(async () => {
-    const catalogDir = mkdtempSync(path.join(tmpdir(), 'firmward-pg-catalog-'));
-    dirs.push(catalogDir);
-    a = await startInstance(catalogDir, true);
-    b = await startInstance(catalogDir, false);
+    const makerDir = mkdtempSync(path.join(tmpdir(), 'firmward-pg-maker-'));
+    dirs.push(makerDir);
+    const maker = await publishFleetRelease(makerDir);
+    a = await startInstance(maker.config, true);
+    b = await startInstance(maker.config, false);
   });
 
   test('both run on PostgreSQL and see the same homes and devices', async () => {

@@ -44,6 +44,17 @@ export interface AgentDeps {
   log?: Logger;
   /** The HTTP client for images; the global fetch by default. */
   fetch?: typeof fetch;
+  /**
+   * The device's own check that the maker signed exactly the offered image for this device
+   * (adapters/tuf DeviceTrust, with the roots shipped on the device). Without one the agent
+   * trusts the hub's offer — only for tests of the agent's other rules.
+   */
+  verifier?: OfferVerifier;
+}
+
+export interface OfferVerifier {
+  /** null when the maker vouches for this offer for this device; else why not. */
+  check(offer: OfferCommand, device: DeviceIdentity & { firmwareVersion: string }): Promise<Reason | null>;
 }
 
 /** The only legal phase changes; anything else is a bug and throws `illegal_transition`. */
@@ -84,6 +95,7 @@ export class Agent {
   readonly #config: AgentConfig;
   readonly #log: Logger;
   readonly #fetch: typeof fetch | undefined;
+  readonly #verifier: OfferVerifier | null;
   readonly #listeners = new Set<(transition: AgentTransition) => void>();
   #journal: AgentJournal = EMPTY_JOURNAL;
   #identity: DeviceIdentity | null = null;
@@ -99,6 +111,7 @@ export class Agent {
     this.#config = agentConfig(deps.config);
     this.#log = deps.log ?? silentLogger;
     this.#fetch = deps.fetch;
+    this.#verifier = deps.verifier ?? null;
   }
 
   /** The phase of the current job as last persisted ('idle' without one). */
@@ -228,6 +241,7 @@ export class Agent {
       return;
     }
     const refusal = checkOfferFits(offer, identity, installed)
+      ?? (await this.#verifier?.check(offer, { ...identity, firmwareVersion: installed }) ?? null)
       ?? checkOwnPreflight(offer, await this.#platform.conditions(), this.#ownThresholds());
     if (refusal) {
       this.#log.info('Refused an offer.', { jobId: offer.jobId, code: refusal.code });

@@ -1,5 +1,5 @@
 export { Agent } from './agent.ts';
-export type { AgentDeps, AgentTransition, AgentPhaseOrIdle } from './agent.ts';
+export type { AgentDeps, AgentTransition, AgentPhaseOrIdle, OfferVerifier } from './agent.ts';
 export { DEFAULT_AGENT_CONFIG, agentConfig } from './config.ts';
 export type { AgentConfig } from './config.ts';
 export type {

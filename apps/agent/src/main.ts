@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isFirmwardError } from '@firmward/core';
+import { DeviceTrust, isRoot } from '@firmward/tuf';
 import { consoleLogger, SystemClock } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
 import { Agent } from './agent.ts';
@@ -64,9 +65,16 @@ async function main(): Promise<number> {
   const path = values.config ?? process.env['FIRMWARD_AGENT_CONFIG'] ?? '/etc/firmward/agent.json';
   let config: DaemonConfig;
   let password: string;
+  let verifier: DeviceTrust;
   try {
     config = parseDaemonConfig(await readFile(path, 'utf8'), path);
     password = (await readFile(config.hub.passwordFile, 'utf8')).trim();
+    const roots: Record<string, Buffer> = {};
+    for (const [name, file] of Object.entries(config.trust.roots)) {
+      roots[name] = await readFile(file);
+      if (!isRoot(roots[name])) throw new Error(`The trusted root ${file} for "${name}" is not a TUF root.json from the maker.`);
+    }
+    verifier = new DeviceTrust({ dir: config.trust.dir, roots });
   } catch (error) {
     process.stderr.write(`firmward-agent: ${error instanceof Error ? error.message : String(error)}\n`);
     return 2;
@@ -111,7 +119,7 @@ async function main(): Promise<number> {
     const transport = new MqttAgentTransport({
       url: config.hub.url, deviceId: config.device.id, password, reconnectPeriodMs: config.hub.reconnectDelayMs, clock, logger: log,
     });
-    const candidate = new Agent({ platform, transport, clock, config: agentSettings(config), log });
+    const candidate = new Agent({ platform, transport, clock, config: agentSettings(config), log, verifier });
     try {
       await Promise.race([candidate.start().then(() => { connected = true; }), stopped]);
       agent = candidate;

@@ -14,6 +14,7 @@ import { isFirmwardError } from '@firmward/core';
 import { credentialCheck, EmbeddedBroker, hashSecret } from '@firmward/mqtt';
 import { silentLogger } from '@firmward/ports';
 import type { StoredCredential } from '@firmward/mqtt';
+import { ReleaseRepository } from '@firmward/release-tool';
 import { parseDaemonConfig } from '../src/linux/daemon-config.ts';
 import { FileDevice, FIXTURES } from './faults/file-device.ts';
 import { IDENTITY, image } from './helpers.ts';
@@ -23,7 +24,15 @@ const MINIMAL = {
   hub: { url: 'mqtt://127.0.0.1:1883', passwordFile: '/etc/firmward/secret' },
   slots: { a: '/dev/mmcblk0p2', b: '/dev/mmcblk0p3', sizeBytes: 268435456 },
   bootloader: { kind: 'uboot' },
+  trust: { roots: { acme: '/etc/firmward/acme-root.json' } },
 };
+
+/** A maker's real root (made with the release tool) for the daemon to ship with. */
+async function trustIn(dir: string): Promise<{ roots: Record<string, string>; dir: string }> {
+  const { repository } = await ReleaseRepository.init(join(dir, 'maker'), { vendors: [{ name: 'Acme' }] }, { passphrase: 'daemon-test' });
+  await repository.publish(join(dir, 'published'));
+  return { roots: { acme: join(dir, 'published', 'metadata', '1.root.json') }, dir: join(dir, 'trust') };
+}
 
 test('settings: defaults fill in, and every problem is reported at once', () => {
   const config = parseDaemonConfig(JSON.stringify(MINIMAL), 'agent.json');
@@ -34,11 +43,11 @@ test('settings: defaults fill in, and every problem is reported at once', () => 
   assert.equal(config.conditions.busy, null);
 
   const bad = { ...MINIMAL, device: { vendor: 'Acme', model: 'Plug', hardwareRevision: 'rev2' }, hub: { url: 'http://x', passwordFile: 'p' },
-    slots: { a: '/dev/x', b: '/dev/x', sizeBytes: -1 }, bootloader: { kind: 'grub' }, extra: 1 };
+    slots: { a: '/dev/x', b: '/dev/x', sizeBytes: -1 }, bootloader: { kind: 'grub' }, trust: { roots: {} }, extra: 1 };
   assert.throws(() => parseDaemonConfig(JSON.stringify(bad), 'agent.json'), (error: unknown) => {
     assert.ok(isFirmwardError(error, 'config_invalid'));
     const problems = error.detail?.['problems'] as string[];
-    for (const key of ['device.id', 'hub.url', 'slots.sizeBytes', 'bootloader.kind', '(top level)']) {
+    for (const key of ['device.id', 'hub.url', 'slots.sizeBytes', 'bootloader.kind', 'trust.roots', '(top level)']) {
       assert.ok(problems.some((p) => p.startsWith(key)), `${key} is named in ${problems.join(' | ')}`);
     }
     return true;
@@ -69,6 +78,7 @@ test('the daemon waits for the broker, connects, and stops cleanly on SIGTERM', 
     slots: { ...device.slots, sizeBytes: 256 * 1024 },
     bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), device.statePath] },
     journalPath: device.journalPath,
+    trust: await trustIn(dir),
     healthCheck: { command: ['true'], timeoutMs: 5_000 },
     rebootCommand: ['true'],
   }));
@@ -120,6 +130,7 @@ test('a new version on trial that cannot reach the hub in time is rejected and t
       slots: { ...device.slots, sizeBytes: 256 * 1024 },
       bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), device.statePath] },
       journalPath: device.journalPath,
+      trust: await trustIn(dir),
       rebootCommand: ['touch', marker],
       trialConnectDeadlineMs: 300,
     }));

@@ -3,7 +3,7 @@
  * hub explains arrives as a sentence (`summary`, reasons); this only lays the sentences out.
  */
 import type { HistoryEvent } from '@firmward/ports';
-import type { DeviceView, HomeView, JobView } from './client.ts';
+import type { DeviceView, HealthView, HomeView, JobView } from './client.ts';
 
 /**
  * Columns padded to their widest cell; the last column is left ragged (it holds sentences).
@@ -55,8 +55,11 @@ function weaknessLines(devices: readonly DeviceView[]): string[] {
 }
 
 /** Homes, each with its devices and the one sentence that says what happens to each. */
-export function formatStatus(homes: readonly HomeView[], devices: readonly DeviceView[]): string {
-  if (homes.length === 0) return 'No homes yet: the hub has not found any devices.';
+export function formatStatus(homes: readonly HomeView[], devices: readonly DeviceView[], repositories: HealthView['repositories'] = []): string {
+  // A refused repository first: nothing new from that maker reaches any home until it is fixed.
+  const refused = repositories.filter((r) => !r.trusted).map((r) => `Release repository ${r.name} refused (${r.code ?? 'unknown'}): ${r.message ?? ''}`);
+  const head = refused.length > 0 ? `${refused.join('\n')}\n\n` : '';
+  if (homes.length === 0) return `${head}No homes yet: the hub has not found any devices.`;
   const blocks = homes.map((home) => {
     const lines = [`${home.name} (${home.id})`, `  ${home.summary}`];
     const w = home.effectiveWindow;
@@ -77,7 +80,7 @@ export function formatStatus(homes: readonly HomeView[], devices: readonly Devic
     if (extra.length > 0) lines.push('', ...extra);
     return lines.join('\n');
   });
-  return blocks.join('\n\n');
+  return head + blocks.join('\n\n');
 }
 
 /** Every device on one line each, with what it is and what it runs. */

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { FirmwardError, JOB_STATES, isFirmwardError } from '@firmward/core';
 import type { JobState } from '@firmward/core';
+import { registerReleaseCommands } from '@firmward/release-tool/cli';
 import { HubClient } from './client.ts';
 import { formatDevices, formatHistory, formatHome, formatJob, formatStatus } from './format.ts';
 import { watch } from './watch.ts';
@@ -82,8 +83,9 @@ export async function main(argv: readonly string[], io: CliIo = {
       const hub = client();
       const homes = opts.home === undefined ? await hub.listHomes() : [await hub.getHome(opts.home)];
       const devices = await hub.listDevices(opts.home === undefined ? {} : { homeId: opts.home });
-      if (opts.json === true) printJson({ homes, devices });
-      else print(formatStatus(homes, devices));
+      const { repositories } = await hub.health();
+      if (opts.json === true) printJson({ homes, devices, repositories });
+      else print(formatStatus(homes, devices, repositories));
     });
 
   program.command('devices')
@@ -180,6 +182,9 @@ export async function main(argv: readonly string[], io: CliIo = {
       if (opts.json === true) printJson(home);
       else print(formatHome(home));
     });
+
+  // The maker's side (`firmward release …`) works on local folders, not through the hub.
+  registerReleaseCommands(program, { env: io.env, stdout: io.stdout, setExitCode: (code) => { exitCode = code; } });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -65,6 +65,21 @@ describe('firmward CLI', () => {
     assert.match(stdout, /CVE-2026-1234/);
   });
 
+  test('status names a maker\'s repository the hub refuses, with its code and sentence, before the homes', async () => {
+    fake.repositories = [
+      { name: 'acme', trusted: false, code: 'metadata_expired', message: 'The signed release list of acme has expired, so no update from it is trusted until the maker refreshes it.' },
+      { name: 'globex', trusted: true, code: null, message: null },
+    ];
+    try {
+      const { code, stdout } = await firmward(['--token', TOKEN, 'status']);
+      assert.equal(code, 0);
+      assert.match(stdout.split('\n')[0]!, /^Release repository acme refused \(metadata_expired\): The signed release list of acme has expired/);
+      assert.doesNotMatch(stdout, /globex/);
+    } finally {
+      fake.repositories = [];
+    }
+  });
+
   test('status --home shows only that home', async () => {
     const { code, stdout } = await firmward(['--token', TOKEN, 'status', '--home', 'home-2', '--json']);
     assert.equal(code, 0);

@@ -31,16 +31,45 @@ export interface HubConfig {
    * number of hub instances may share (DESIGN, scale-out); `path` is then unused.
    */
   store: { kind: StoreKind; path: string; url: string };
-  catalogDir: string;
+  /**
+   * The makers' signed release repositories the hub trusts, each with the root it starts from
+   * (a file the maker hands out). The only way a release gets in (DESIGN invariant 4).
+   */
+  repositories: RepositoryConfig[];
   demo: boolean;
   /** Demo clock factor: simulated seconds per real second. */
   demoSpeed: number;
   /** null: use (or create) the token stored in the data folder, see owner-token.ts. */
   ownerToken: string | null;
   engine: { tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number };
+  /** hawkBit's device API for devices whose own client speaks it (SWUpdate); see adapters/hawkbit. */
+  ddi: DdiConfig;
   logLevel: LogLevel;
   /** The file the settings were read from, if any (for the start-up log). */
   configFile: string | null;
+}
+
+export interface RepositoryConfig {
+  /** Our name for it, e.g. the maker's ("acme"); devices trust roots by this name. */
+  name: string;
+  /** Where the maker publishes it: https://…, or file:///… for a folder on this machine. */
+  url: string;
+  /** The maker's root.json the hub trusts first; later roots only through rotations it signs. */
+  root: string;
+}
+
+export interface DdiConfig {
+  enabled: boolean;
+  /** The DDI tenant devices name (SWUpdate's -t). */
+  tenant: string;
+  /** The tenant-wide GatewayToken; null: only devices with their own TargetToken get in. */
+  gatewayToken: string | null;
+  /** Whether unknown controller ids may register themselves (with the GatewayToken): false, the listed ids, or any ({}). */
+  autoRegister: false | { allowedControllerIds?: string[] };
+  /** The home DDI devices join. */
+  homeId: string;
+  /** hawkBit's HH:mm:ss polling interval. */
+  pollingSleep: string;
 }
 
 /** One bad setting: which key, where the value came from, and why it is wrong. */
@@ -84,13 +113,14 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
   // A PostgreSQL URL usually carries the hub's database password, so it is treated as a secret.
   { key: 'store.url', kind: 'string', env: 'FIRMWARD_STORE_URL', flag: null, secret: true },
-  { key: 'catalogDir', kind: 'string', env: 'FIRMWARD_CATALOG_DIR', flag: 'catalog-dir' },
   { key: 'demo', kind: 'boolean', env: 'FIRMWARD_DEMO', flag: 'demo' },
   { key: 'demoSpeed', kind: 'number', env: 'FIRMWARD_DEMO_SPEED', flag: 'demo-speed' },
   { key: 'ownerToken', kind: 'string', env: 'FIRMWARD_OWNER_TOKEN', flag: null, secret: true },
   { key: 'engine.tickMs', kind: 'number', env: 'FIRMWARD_TICK_MS', flag: 'tick-ms' },
   { key: 'engine.silenceTimeoutSeconds', kind: 'number', env: 'FIRMWARD_SILENCE_TIMEOUT_SECONDS', flag: 'silence-timeout-seconds' },
   { key: 'engine.offerResendSeconds', kind: 'number', env: 'FIRMWARD_OFFER_RESEND_SECONDS', flag: 'offer-resend-seconds' },
+  { key: 'ddi.enabled', kind: 'boolean', env: 'FIRMWARD_DDI_ENABLED', flag: 'ddi' },
+  { key: 'ddi.gatewayToken', kind: 'string', env: 'FIRMWARD_DDI_GATEWAY_TOKEN', flag: null, secret: true },
   { key: 'logLevel', kind: 'string', env: 'FIRMWARD_LOG_LEVEL', flag: 'log-level' },
 ];
 
@@ -135,7 +165,13 @@ const ConfigSchema = z.strictObject({
       .refine((u) => u === '' || POSTGRES_URL_PATTERN.test(u), { error: 'must be a PostgreSQL address such as postgres://user:password@host:5432/firmward' })
       .default(''),
   }, { error: 'must be an object' }).prefault({}),
-  catalogDir: text('a folder path').optional(),
+  repositories: z.array(z.strictObject({
+    name: z.string({ error: 'must be a name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'must be a name of letters, digits, ".", "_" or "-"' }),
+    url: z.string({ error: 'must be an address' }).refine((u) => /^(https?|file):\/\//.test(u), { error: 'must start with https://, http:// or file://' }),
+    root: text('a file path'),
+  }, { error: 'must be an object with name, url and root' }), { error: 'must be a list' })
+    .refine((list) => new Set(list.map((r) => r.name)).size === list.length, { error: 'must give every repository its own name' })
+    .default([]),
   demo: flag.default(false),
   demoSpeed: z.number({ error: 'must be a positive number' })
     .positive({ error: 'must be a positive number' }).max(1_000_000, { error: 'must be at most 1000000' }).default(240),
@@ -148,6 +184,19 @@ const ConfigSchema = z.strictObject({
     silenceTimeoutSeconds: wholeNumber(10, 7 * 24 * 3600).default(900),
     offerResendSeconds: wholeNumber(1, 24 * 3600).default(30),
   }, { error: 'must be an object' }).prefault({}),
+  ddi: z.strictObject({
+    enabled: flag.default(false),
+    tenant: text('a tenant name').default('DEFAULT'),
+    gatewayToken: z.string({ error: 'must be a text token' }).min(16, { error: 'must be at least 16 characters long' })
+      .regex(TOKEN_PATTERN, { error: 'may only contain letters, digits and . _ ~ + / - (with = at the end)' }).optional(),
+    autoRegister: z.union([z.literal(false), z.strictObject({ allowedControllerIds: z.array(text('a controller id')).optional() })],
+      { error: 'must be false, {} (any device) or {"allowedControllerIds": [...]}' }).default(false),
+    homeId: z.string({ error: 'must be a home id' }).default(''),
+    pollingSleep: z.string({ error: 'must be a time like 00:05:00' })
+      .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$/, { error: 'must be a time like 00:05:00 (hours:minutes:seconds)' })
+      .refine((t) => t !== '00:00:00', { error: 'must be at least one second' }).default('00:05:00'),
+  }, { error: 'must be an object' }).prefault({})
+    .refine((d) => !d.enabled || d.homeId !== '', { error: 'needs "homeId" when enabled: the home DDI devices join' }),
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 }, { error: 'must be a JSON object' });
 
@@ -363,11 +412,15 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
     http: { ...c.http },
     mqtt: { ...c.mqtt },
     store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db'), url: c.store.url },
-    catalogDir: c.catalogDir ?? join(c.dataDir, 'catalog'),
+    repositories: c.repositories.map((r) => ({ ...r })),
     demo: c.demo,
     demoSpeed: c.demoSpeed,
     ownerToken: c.ownerToken ?? null,
     engine: { ...c.engine },
+    ddi: {
+      ...c.ddi, gatewayToken: c.ddi.gatewayToken ?? null,
+      autoRegister: c.ddi.autoRegister === false ? false : { ...(c.ddi.autoRegister.allowedControllerIds !== undefined && { allowedControllerIds: c.ddi.autoRegister.allowedControllerIds }) },
+    },
     logLevel: c.logLevel,
     configFile,
   };

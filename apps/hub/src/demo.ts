@@ -11,12 +11,11 @@
  *   desk lamp        its new image fails the health check: rolls back, halts the queue, shows recovery steps
  *   bedroom blind    already up to date
  *
- * Releases are written into the catalog with the production writer; images carry the version the
+ * Releases are signed and published with the real release tool under demo keys (demo-repository.ts);
+ * the hub trusts that repository's root and every device ships it too. Images carry the version the
  * simulated bootloader starts.
  */
 import { DateTime } from 'luxon';
-import { writeCatalogRelease } from '@firmward/catalog-folder';
-import type { ReleaseFile } from '@firmward/catalog-folder';
 import { DEFAULT_THRESHOLDS } from '@firmward/core';
 import type { Device, EpochMs, Home, UsageSchedule } from '@firmward/core';
 import { MqttAgentTransport } from '@firmward/agent';
@@ -24,6 +23,9 @@ import { generateDeviceSecret, hashSecret } from '@firmward/mqtt';
 import type { Clock, Logger, Store } from '@firmward/ports';
 import { buildReleaseImage, createSimulatedDevice, demoProfiles, SeededRandom } from '@firmward/simulator';
 import type { DeviceProfile, SimulatedDevice } from '@firmward/simulator';
+import { DeviceTrust } from '@firmward/tuf';
+import type { ReleaseCustomInput } from '@firmward/tuf';
+import type { ReleaseToPublish } from './demo-repository.ts';
 
 export const DEMO_HOME_ID = 'demo-home';
 export const DEMO_TIME_ZONE = 'Europe/Berlin';
@@ -31,7 +33,7 @@ export const DEMO_TIME_ZONE = 'Europe/Berlin';
 interface DemoDevice {
   profile: DeviceProfile;
   /** The release the maker publishes for it (null: none newer). */
-  release: Omit<ReleaseFile, 'vendor' | 'model' | 'hardwareRevisions' | 'image'> | null;
+  release: Omit<ReleaseCustomInput, 'vendor' | 'model' | 'hardwareRevisions'> | null;
   schedules: UsageSchedule[];
 }
 
@@ -110,11 +112,13 @@ export function demoHome(timeZone = DEMO_TIME_ZONE): Home {
   };
 }
 
-/** Writes the demo home, its devices with their MQTT secrets, and the maker's releases. */
-export async function seedDemo(store: Store, catalogDir: string, secrets: Map<string, string>, fleet = demoFleet()): Promise<void> {
+/** The repository name the demo's hub and devices trust. */
+export const DEMO_REPOSITORY = 'acme-demo';
+
+/** Writes the demo home and its devices with their MQTT secrets. */
+export async function seedDemo(store: Store, secrets: Map<string, string>, fleet = demoFleet()): Promise<void> {
   await store.putHome(demoHome());
-  const published = new Set<string>();
-  for (const { profile, release, schedules } of fleet) {
+  for (const { profile, schedules } of fleet) {
     const id = profile.identity;
     const device: Device = {
       id: id.deviceId, homeId: DEMO_HOME_ID, name: profile.name, vendor: id.vendor, model: id.model, hardwareRevision: id.hardwareRevision,
@@ -124,12 +128,22 @@ export async function seedDemo(store: Store, catalogDir: string, secrets: Map<st
     const secret = generateDeviceSecret();
     await store.setDeviceSecret(device.id, await hashSecret(secret));
     secrets.set(device.id, secret);
-    const key = `${id.vendor}/${id.model}`;
-    if (release && !published.has(key)) {
-      published.add(key);
-      await writeCatalogRelease(catalogDir, { vendor: id.vendor, model: id.model, hardwareRevisions: [id.hardwareRevision], ...release }, buildReleaseImage(profile, release.version));
-    }
   }
+}
+
+/** What the demo's maker publishes: one release per model that has a newer version. */
+export function demoReleases(fleet = demoFleet()): ReleaseToPublish[] {
+  const releases = new Map<string, ReleaseToPublish>();
+  for (const { profile, release } of fleet) {
+    const id = profile.identity;
+    const key = `${id.vendor}/${id.model}`;
+    if (!release || releases.has(key)) continue;
+    releases.set(key, {
+      custom: { vendor: id.vendor, model: id.model, hardwareRevisions: [id.hardwareRevision], ...release },
+      image: buildReleaseImage(profile, release.version),
+    });
+  }
+  return [...releases.values()];
 }
 
 export interface DemoDevices {
@@ -138,14 +152,20 @@ export interface DemoDevices {
 }
 
 /** Starts the simulated devices, each with its own MQTT login, plus the demo's script of events. */
-export async function startDemoDevices(o: { mqttUrl: string; secrets: Map<string, string>; clock: Clock; log: Logger; fleet?: DemoDevice[] }): Promise<DemoDevices> {
+export async function startDemoDevices(o: {
+  mqttUrl: string; secrets: Map<string, string>; clock: Clock; log: Logger; fleet?: DemoDevice[];
+  /** The maker's root every device ships with, and where each keeps its trusted metadata. */
+  trust?: { root: Uint8Array; dir: string };
+}): Promise<DemoDevices> {
   const fleet = o.fleet ?? demoFleet();
+  const trust = o.trust;
   const devices = fleet.map(({ profile }, i) => createSimulatedDevice(profile, {
     clock: o.clock,
     random: new SeededRandom(i + 1),
     log: o.log.child(profile.identity.deviceId),
     // Generous stall and retry times in device time: the demo clock runs 240× faster than the network.
     agentConfig: { stateReportIntervalMs: 30_000, downloadStallTimeoutMs: 1_800_000, downloadRetryDelayMs: 5_000 },
+    ...(trust && { verifier: new DeviceTrust({ dir: `${trust.dir}/${profile.identity.deviceId}`, roots: { [DEMO_REPOSITORY]: trust.root } }) }),
     connect: (identity) => new MqttAgentTransport({
       url: o.mqttUrl, deviceId: identity.deviceId, password: o.secrets.get(identity.deviceId) ?? '', clock: o.clock, logger: o.log.child(identity.deviceId),
     }),

@@ -33,6 +33,8 @@ export interface EngineDeps {
   config: EngineConfig;
   /** Where a device downloads a release's image (the hub's /firmware route). */
   imageUrl: (releaseId: string) => string;
+  /** Where devices read a signed repository's metadata through the hub (null: not a signed repository). */
+  repositoryUrl?: (repository: string) => string | null;
   /** Called with every history event written (dashboard, CLI watch). */
   onHistory?: (event: NewHistoryEvent) => void;
 }
@@ -329,7 +331,13 @@ export class RolloutEngine implements GatewayHandler {
       applicableFrom: release.applicableFrom ?? null, applicableTo: release.applicableTo ?? null,
       image: { url: this.#d.imageUrl(release.id), lengthBytes: release.image.lengthBytes, sha256: release.image.sha256 },
       expectedInstallSeconds: release.expectedInstallSeconds,
+      ...this.#targetOf(release),
     };
+  }
+
+  #targetOf(release: Release): Pick<OfferCommand, 'target'> {
+    const url = release.repository === undefined ? null : this.#d.repositoryUrl?.(release.repository) ?? null;
+    return url === null || release.repository === undefined ? {} : { target: { repository: release.repository, path: release.image.path, url } };
   }
 
   /** Hands every running update back to a gateway that keeps its state in memory (DeviceGateway.restore). */

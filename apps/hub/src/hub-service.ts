@@ -7,6 +7,7 @@ import type { EpochMs, Home, HomeSettings, Job, Release, Vulnerability } from '@
 import type { Clock, DeviceRow, EventQuery, HistoryEvent, NewHistoryEvent, Store } from '@firmward/ports';
 import type { RolloutEngine } from './engine.ts';
 import { stripRow } from './engine.ts';
+import type { ReleaseSources, SourceRefusal } from './release-sources.ts';
 import type {
   DeviceSettingsPatch, DeviceUpdateView, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView,
 } from './service.ts';
@@ -18,6 +19,8 @@ export interface HubServiceDeps {
   version: string;
   gatewayName: string;
   mqtt: { host: string; port: number } | null;
+  /** Where releases come from, and why a repository is refused right now. */
+  sources?: Pick<ReleaseSources, 'refusals' | 'names'>;
 }
 
 export class DefaultHubService implements HubService {
@@ -47,7 +50,28 @@ export class DefaultHubService implements HubService {
   }
 
   health(): HealthView {
-    return { status: 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: this.#d.gatewayName, mqtt: this.#d.mqtt };
+    const refusals = this.#d.sources?.refusals ?? new Map<string, SourceRefusal>();
+    const repositories = (this.#d.sources?.names ?? []).map((name) => {
+      const refused = refusals.get(name);
+      return refused ? { name, trusted: false, code: refused.code, message: refused.message } : { name, trusted: true, code: null, message: null };
+    });
+    return { status: 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
+  }
+
+  /**
+   * A maker's repository was refused (expired, replayed, badly signed): every home's history says
+   * so, because no new release from that maker reaches any of them until it is fixed.
+   */
+  async recordRepositoryRefusal(refusal: SourceRefusal): Promise<void> {
+    const now = this.#d.clock.now();
+    for (const home of await this.#d.store.listHomes()) {
+      const event: NewHistoryEvent = {
+        at: now, homeId: home.id, deviceId: null, jobId: null, kind: 'decision', from: null, to: null,
+        code: refusal.code, message: refusal.message, actor: 'hub',
+      };
+      await this.#d.store.appendEvent(event);
+      this.publish(event);
+    }
   }
 
   async listHomes(): Promise<HomeView[]> {

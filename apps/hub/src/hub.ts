@@ -5,11 +5,12 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { CatalogFolderSource } from '@firmward/catalog-folder';
+import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
 import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashSecret } from '@firmward/mqtt';
 import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
 import { PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
+import { TufReleaseSource } from '@firmward/tuf';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
@@ -25,12 +26,12 @@ export interface HubOverrides {
   clock: Clock;
   log: Logger;
   ownerToken: string;
-  /** Defaults to the catalog folder of the config. */
+  /** Replaces the config's signed repositories (unit-level hub tests with an in-memory source). */
   source?: ReleaseSource;
   /** Ecosystem bridges beside the hub's own MQTT protocol (tests; the config's bridges are added too). */
   bridges?: RoutedBridge[];
   /** Called once the store is open and before the engine starts (the demo seeds its home here). */
-  seed?: (store: Store, catalogDir: string) => Promise<void>;
+  seed?: (store: Store) => Promise<void>;
 }
 
 export interface RunningHub {
@@ -66,14 +67,13 @@ async function openStore(config: HubConfig, log: Logger): Promise<Store> {
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
   const log = o.log;
   mkdirSync(config.dataDir, { recursive: true });
-  const catalogDir = config.catalogDir ?? path.join(config.dataDir, 'catalog');
   const store = await openStore(config, log);
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => log.warn('stop step failed', { error: String(error) }));
   };
   try {
-    await o.seed?.(store, catalogDir);
+    await o.seed?.(store);
 
     // On the embedded broker the hub's own login is new at every start; devices keep theirs (hashed
     // in the store). An external broker knows the hub by the user name and password configured for it.
@@ -98,12 +98,39 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     }
 
     const bridges = [...(o.bridges ?? [])];
+    const signed = o.source ? [] : config.repositories.map((r) => new TufReleaseSource({
+      name: r.name, url: r.url, rootFile: r.root, dir: path.join(config.dataDir, 'repositories', r.name),
+      onTargetRefused: ({ path: target, error }) => {
+        log.warn('signed target refused', { repository: r.name, target, code: error.code, error: error.message });
+        void service?.recordRepositoryRefusal({ source: r.name, code: error.code, message: error.message })
+          .catch((e: unknown) => log.warn('could not record the refusal', { error: String(e) }));
+      },
+    }));
+    let service: DefaultHubService | null = null;
     const source = new ReleaseSources({
-      sources: [o.source ?? new CatalogFolderSource(catalogDir, log.child('catalog'))],
+      sources: o.source ? [o.source] : signed,
       bridges: bridges.map((b) => b.bridge),
-      onRefused: (refusal) => log.warn('release repository refused', { ...refusal }),
+      onRefused: (refusal) => {
+        log.warn('release repository refused', { ...refusal });
+        void service?.recordRepositoryRefusal(refusal).catch((error: unknown) => log.warn('could not record the refusal', { error: String(error) }));
+      },
     });
     let engineRef: RolloutEngine | null = null;
+    // Invariant 4 on the hub: only an image whose length and hash verify is served (/firmware and DDI downloads alike).
+    const imagePath = async (releaseId: string): Promise<string | null> => {
+      // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
+      const release = engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
+      return release ? source.imagePath(release) : null;
+    };
+    const onInternalError = (error: unknown) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) });
+    // hawkBit's device API (SWUpdate and other DDI clients), a bridge like the others.
+    const ddi = config.ddi.enabled
+      ? createDdiGateway({
+        tenant: config.ddi.tenant, gatewayToken: config.ddi.gatewayToken, autoRegister: config.ddi.autoRegister, pollingSleep: config.ddi.pollingSleep,
+        credentials: credentialsInStore(store), imagePath, clock: o.clock, logger: log.child('ddi'), maxBodyBytes: config.http.maxBodyBytes, onInternalError,
+      })
+      : null;
+    if (ddi) bridges.push({ bridge: ddi.gateway, homeId: config.ddi.homeId });
     const gateway = new GatewayRouter({
       fallback: new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') }),
       bridges, store, log: log.child('bridges'),
@@ -111,31 +138,32 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     });
 
     let baseUrl = '';
-    let service: DefaultHubService | null = null;
     const engine = new RolloutEngine({
       store, gateway, source, clock: o.clock, log,
       config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: 300 },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
+      // Devices check offers against the maker's metadata as mirrored here, with their own roots.
+      repositoryUrl: (name) => (signed.some((r) => r.name === name) ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),
       onHistory: (event) => service?.publish(event),
     });
     engineRef = engine;
     service = new DefaultHubService({
-      store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: 'mqtt',
+      store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: gateway.name, sources: source,
       mqtt: { host: new URL(mqttUrl).hostname, port: Number(new URL(mqttUrl).port || 1883) },
     });
     const app = createHttpApp(service, {
       ownerToken: o.ownerToken,
       maxBodyBytes: config.http.maxBodyBytes,
-      imagePath: async (releaseId) => {
-        // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
-        const release = engine.releases.get(releaseId) ?? (await store.getRelease(releaseId));
-        // Invariant 4 on the hub: only an image whose length and hash verify is served.
-        return release ? source.imagePath(release) : null;
+      imagePath,
+      repositoryMetadata: async (name, file) => {
+        const repository = signed.find((r) => r.name === name);
+        return repository ? repository.metadataFile(file) : null;
       },
       // The owner account and sessions live next to the owner token (dashboard-auth.ts).
       dashboard: new DashboardAuth({ dataDir: config.dataDir }),
-      onInternalError: (error) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+      onInternalError,
     });
+    if (ddi) app.route('/', ddi.routes);
     const http = await serveHttp(app, { host: config.http.host, port: config.http.port });
     stops.push(() => http.close());
     baseUrl = `http://${config.http.host}:${http.port}`;

@@ -9,7 +9,9 @@ import { isFirmwardError } from '@firmward/core';
 import { ScaledClock, SystemClock, consoleLogger } from '@firmward/ports';
 import { loadConfig } from './config.ts';
 import type { HubConfig } from './config.ts';
-import { DEMO_TIME_ZONE, demoStartTime, seedDemo, startDemoDevices } from './demo.ts';
+import { DEMO_REPOSITORY, DEMO_TIME_ZONE, demoReleases, demoStartTime, seedDemo, startDemoDevices } from './demo.ts';
+import { publishReleases } from './demo-repository.ts';
+import type { PublishedRepository } from './demo-repository.ts';
 import { startHub } from './hub.ts';
 import { ensureOwnerToken } from './owner-token.ts';
 
@@ -25,17 +27,20 @@ async function main(): Promise<void> {
 
   let hubConfig = config;
   let clock: ScaledClock | SystemClock = new SystemClock();
+  let maker: PublishedRepository | null = null;
   if (config.demo) {
     // The demo is a show: a fresh home every start, in its own folder, on a clock that runs a
     // night in about a minute. The owner token stays in the data folder.
     const demoDir = path.join(config.dataDir, 'demo');
     rmSync(demoDir, { recursive: true, force: true });
     clock = new ScaledClock(demoStartTime(Date.now()), config.demoSpeed);
+    // The maker signs and publishes its releases with the release tool; the hub trusts only that.
+    maker = await publishReleases(path.join(demoDir, 'repository'), DEMO_REPOSITORY, demoReleases());
     hubConfig = {
       ...config,
       // Always its own SQLite file: the demo must never seed its home into a shared database.
       store: { kind: 'sqlite', path: path.join(demoDir, 'firmward.db'), url: '' },
-      catalogDir: path.join(demoDir, 'catalog'),
+      repositories: [maker.config],
       // Engine time is demo time: look at the home every 15 simulated seconds.
       engine: { ...config.engine, tickMs: 15_000, offerResendSeconds: 60 },
     };
@@ -46,10 +51,15 @@ async function main(): Promise<void> {
   const secrets = new Map<string, string>();
   const hub = await startHub(hubConfig, {
     clock, log, ownerToken: token,
-    ...(config.demo && { seed: (store, catalogDir) => seedDemo(store, catalogDir, secrets) }),
+    ...(config.demo && { seed: (store) => seedDemo(store, secrets) }),
   });
   let demo: { stop(): Promise<void> } | null = null;
-  if (config.demo) demo = await startDemoDevices({ mqttUrl: hub.mqttUrl, secrets, clock, log: log.child('demo') });
+  if (maker) {
+    demo = await startDemoDevices({
+      mqttUrl: hub.mqttUrl, secrets, clock, log: log.child('demo'),
+      trust: { root: maker.root, dir: path.join(config.dataDir, 'demo', 'devices') },
+    });
+  }
 
   const url = `http://${config.http.host}:${hub.httpPort}`;
   process.stdout.write([

@@ -33,6 +33,11 @@ export class ReleaseSources implements ReleaseSource {
     this.#onRefused = o.onRefused ?? (() => {});
   }
 
+  /** The sources' names, signed repositories first. */
+  get names(): string[] {
+    return this.#sources.map((s) => s.name);
+  }
+
   /** Why a source's newest metadata was refused, by source name (shown in the API and the CLI). */
   get refusals(): ReadonlyMap<string, SourceRefusal> {
     return this.#refusals;

@@ -68,6 +68,8 @@ export interface HealthView {
   store: string;
   gateway: string;
   mqtt: { host: string; port: number } | null;
+  /** Each maker's signed repository: trusted right now, or refused with a code and why. */
+  repositories: { name: string; trusted: boolean; code: string | null; message: string | null }[];
 }
 
 export interface HomeSettingsPatch {

@@ -17,7 +17,6 @@ import { after, before, describe, test } from 'node:test';
 import { connectAsync } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { buildFirmwareImage } from '@firmward/agent';
-import { writeCatalogRelease } from '@firmward/catalog-folder';
 import { DEFAULT_THRESHOLDS, releaseId } from '@firmward/core';
 import type { Device, EpochMs, Home, Job, JobEvent, JobState, Release } from '@firmward/core';
 import { hashSecret } from '@firmward/mqtt';
@@ -30,6 +29,7 @@ import type { SimulatedDevice } from '@firmward/simulator';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { loadConfig } from '../src/config.ts';
 import { RolloutEngine } from '../src/engine.ts';
+import { publishReleases } from '../src/demo-repository.ts';
 import { startHub } from '../src/hub.ts';
 import type { RunningHub } from '../src/hub.ts';
 
@@ -404,20 +404,22 @@ async function startTestHub(): Promise<HubFixture> {
   });
   const clock = new ManualClock(START);
   const logs: LogLine[] = [];
-  const hub = await startHub(config, {
+  // The maker's releases, signed and published with the release tool; the hub trusts its root.
+  const maker = await publishReleases(path.join(dir, 'maker'), 'acme', MODELS.map((model) => ({
+    custom: {
+      vendor: 'Acme', model, hardwareRevisions: ['rev2'], version: '1.1.0', expectedInstallSeconds: 600,
+      recovery: { steps: ['Switch it off at the wall for ten seconds.'] },
+    },
+    image: imageOf(model, '1.1.0'),
+  })));
+  const hub = await startHub({ ...config, repositories: [maker.config] }, {
     clock, log: recordingLogger(logs), ownerToken: OWNER_TOKEN,
-    seed: async (store, catalogDir) => {
+    seed: async (store) => {
       for (const h of HOMES) await store.putHome(h);
       for (const d of DEVICES) await store.putDevice(d);
       for (const [id, secret] of SECRETS) await store.setDeviceSecret(id, await hashSecret(secret));
       // plug2 runs 1.1.0 already; an old "no" to that release is still on record.
       await store.addSkip('plug2', releaseId('Acme', 'SmartPlug', '1.1.0'), START - HOUR, 'person:owner');
-      for (const model of MODELS) {
-        await writeCatalogRelease(catalogDir, {
-          vendor: 'Acme', model, hardwareRevisions: ['rev2'], version: '1.1.0', expectedInstallSeconds: 600,
-          recovery: { steps: ['Switch it off at the wall for ten seconds.'] },
-        }, imageOf(model, '1.1.0'));
-      }
     },
   });
   const base = `http://127.0.0.1:${hub.httpPort}`;

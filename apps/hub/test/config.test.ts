@@ -37,7 +37,7 @@ describe('loadConfig', () => {
       http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536 },
       mqtt: { host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '' },
       store: { kind: 'sqlite', path: join('./data', 'firmward.db'), url: '' },
-      catalogDir: join('./data', 'catalog'),
+      repositories: [],
       demo: false,
       demoSpeed: 240,
       ownerToken: null,

@@ -65,6 +65,8 @@ export class FakeHubService implements HubService {
   readonly listeners = new Set<(event: HistoryEvent) => void>();
   /** When set, every call but health and subscribe throws it. */
   failWith: Error | null = null;
+  /** What health() says about the makers' repositories. */
+  repositories: HealthView['repositories'] = [];
   now = 1_700_000_000_000;
   #nextJob = 1;
 
@@ -94,7 +96,7 @@ export class FakeHubService implements HubService {
 
   health(): HealthView {
     this.calls.push({ method: 'health', args: [] });
-    return { status: 'ok', version: '0.1.0', now: this.now, store: 'memory', gateway: 'none', mqtt: null };
+    return { status: 'ok', version: '0.1.0', now: this.now, store: 'memory', gateway: 'none', mqtt: null, repositories: this.repositories };
   }
   listHomes(): Promise<HomeView[]> {
     this.#enter('listHomes', []);

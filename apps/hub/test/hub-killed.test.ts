@@ -130,7 +130,7 @@ async function allEvents(client: HubClient): Promise<HistoryEvent[]> {
 test('the hub killed (SIGKILL) mid-rollout and restarted: nothing lost, no second active job in a home, the rollout finishes', { timeout: 240_000 }, async (t) => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'firmward-hub-killed-'));
   tempDirs.push(dataDir);
-  const { devices, secretsFile } = await seedFleetDataDir(dataDir, { homes: HOMES, devicesPerHome: DEVICES_PER_HOME }, { soakSeconds: 2, silenceTimeoutSeconds: 60 });
+  const { devices, secretsFile, configFile } = await seedFleetDataDir(dataDir, { homes: HOMES, devicesPerHome: DEVICES_PER_HOME }, { soakSeconds: 2, silenceTimeoutSeconds: 60 });
   const deviceIds = devices.map((d) => d.profile.identity.deviceId);
 
   const httpPort = await freePort();
@@ -147,7 +147,7 @@ test('the hub killed (SIGKILL) mid-rollout and restarted: nothing lost, no secon
 
   const startHub = async (name: string): Promise<Child> => {
     const child = new Child(name, [
-      HUB_MAIN, '--data-dir', dataDir, '--port', String(httpPort), '--mqtt-port', String(mqttPort),
+      HUB_MAIN, '--config', configFile, '--data-dir', dataDir, '--port', String(httpPort), '--mqtt-port', String(mqttPort),
       '--tick-ms', '200', '--offer-resend-seconds', '2', '--log-level', 'warn',
     ], { ...process.env, FIRMWARD_OWNER_TOKEN: OWNER_TOKEN });
     children.push(child);

@@ -5,7 +5,7 @@
  * ScaledClock a week of battery drain and evening TV passes in moments.
  */
 import { Agent, MemoryHardware, buildFirmwareImage, sleepOn } from '@firmward/agent';
-import type { AgentConfig, AgentTransport, DeviceIdentity } from '@firmward/agent';
+import type { AgentConfig, AgentTransport, DeviceIdentity, OfferVerifier } from '@firmward/agent';
 import { FirmwardError, parseTimeOfDay, validateTimeZone } from '@firmward/core';
 import type { EpochMs } from '@firmward/core';
 import type { Clock, Logger } from '@firmward/ports';
@@ -27,6 +27,8 @@ export interface SimulatedDeviceDeps {
   /** How often the radio link is checked for drop-outs (simulated time). 10 s by default. */
   linkCheckIntervalMs?: number;
   fetch?: typeof fetch;
+  /** The device's own check of offers against the maker's signed repository (the demo's devices ship its root). */
+  verifier?: OfferVerifier;
 }
 
 /**
@@ -263,6 +265,7 @@ export class SimulatedDevice {
       ...(this.#deps.agentConfig ? { config: this.#deps.agentConfig } : {}),
       log: this.#log,
       ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
+      ...(this.#deps.verifier ? { verifier: this.#deps.verifier } : {}),
     });
     this.#boot = { agent, link };
     try {
@@ -326,7 +329,7 @@ export function validateProfile(profile: DeviceProfile): void {
 
 /**
  * The image a release for this device would carry: the header the simulated bootloader reads
- * (vendor, model, version) and filler up to `bytes`. The hub's demo catalog serves these.
+ * (vendor, model, version) and filler up to `bytes`. The demo maker signs and publishes these.
  *
  * @example
  * const image = buildReleaseImage(demoProfiles().kitchenPlug, '1.1.0');

@@ -1,8 +1,8 @@
 import type { Release } from '@firmward/core';
 
 /**
- * Where releases come from. The local catalog folder now; the maker's signed TUF repository
- * (the signed-source issue) later, behind the same port.
+ * Where releases come from: a maker's signed TUF repository (adapters/tuf), an ecosystem a bridge
+ * speaks for, or an in-memory list in tests.
  */
 export interface ReleaseSource {
   readonly name: string;

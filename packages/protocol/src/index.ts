@@ -72,6 +72,15 @@ export const offerCommandSchema = z.strictObject({
   applicableTo: version.nullable(),
   image: z.strictObject({ url: z.string().min(1).max(2048), lengthBytes: z.number().int().positive(), sha256 }),
   expectedInstallSeconds: z.number().int().positive(),
+  /**
+   * Where the maker signed this image: the device checks the offer against it with its own trusted
+   * root (docs/protocol.md, "Signed offers"). `url` is the repository as the hub mirrors it.
+   */
+  target: z.strictObject({
+    repository: z.string().min(1).max(64),
+    path: z.string().min(1).max(512),
+    url: z.string().min(1).max(2048),
+  }).optional(),
 });
 export const installCommandSchema = z.strictObject({ v: z.literal(PROTOCOL_VERSION), type: z.literal('install'), jobId: id });
 export const cancelCommandSchema = z.strictObject({ v: z.literal(PROTOCOL_VERSION), type: z.literal('cancel'), jobId: id, message: z.string().max(500) });

@@ -41,6 +41,14 @@ export const daemonConfigSchema = z.strictObject({
     }),
   ]),
   journalPath: z.string().min(1).default('/var/lib/firmward/journal.json'),
+  /**
+   * The makers' roots this device trusts, by repository name, shipped with the device: every offer
+   * is checked against the maker's signed target before a byte is downloaded (docs/agent.md).
+   */
+  trust: z.strictObject({
+    roots: z.record(z.string().min(1).max(64), z.string().min(1)).refine((r) => Object.keys(r).length > 0, { message: 'name at least one trusted root' }),
+    dir: z.string().min(1).default('/var/lib/firmward/trust'),
+  }),
   version: z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('header') }),
     z.strictObject({ kind: z.literal('command'), command: argv }),

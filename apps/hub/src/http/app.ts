@@ -10,7 +10,7 @@ import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { z } from 'zod';
-import { FirmwardError } from '@firmward/core';
+import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { HistoryEvent } from '@firmward/ports';
 import type { HubService } from '../service.ts';
 import type { DashboardAuth } from '../dashboard-auth.ts';
@@ -28,6 +28,8 @@ export interface HttpAppOptions {
   maxBodyBytes: number;
   /** The file of a release's image, or null when the hub does not know that release. */
   imagePath?: (releaseId: string) => Promise<string | null>;
+  /** A metadata file of a signed repository the hub trusts, or null when it has no such repository. */
+  repositoryMetadata?: (repository: string, file: string) => Promise<ReadableStream<Uint8Array> | null>;
   /** Told about every 500, so the hub can log what the caller is not shown. */
   onInternalError?: (error: unknown) => void;
   /** How often an idle event stream sends a keep-alive comment; default 15 s. */
@@ -239,6 +241,23 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     response.headers.set('Content-Type', 'application/octet-stream');
     response.headers.set('Accept-Ranges', 'bytes');
     return response;
+  });
+
+  // --- the makers' signed metadata, mirrored for devices ---
+  // No owner token: devices verify every file with their own trusted root, so the hub vouches for
+  // nothing here; it only saves each device a trip to the maker.
+  app.get('/tuf/:repository/metadata/:file', async (c) => {
+    const { repository, file } = c.req.param();
+    let body: ReadableStream<Uint8Array> | null;
+    try {
+      body = opts.repositoryMetadata === undefined ? null : await opts.repositoryMetadata(repository, file);
+    } catch (error) {
+      // The maker's 404 ends a device's search for newer roots (TUF): pass it on as such.
+      if (isFirmwardError(error, 'not_found') || (error instanceof Error && 'statusCode' in error && error.statusCode === 404)) body = null;
+      else throw new FirmwardError('image_unavailable', `The release repository ${repository} cannot be reached right now.`, { cause: error });
+    }
+    if (body === null) throw new FirmwardError('not_found', `The hub has no file ${file} of the repository "${repository}".`);
+    return new Response(body, { headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } });
   });
 
   return app;

@@ -27,6 +27,11 @@ export const STATUS_OF_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = 
   already_up_to_date: 422,
   version_invalid: 422,
   version_ambiguous: 422,
+  // The maker's repository or image cannot be had or trusted right now: the hub is a gateway to it.
+  image_unavailable: 502,
+  not_signed: 502,
+  image_length_mismatch: 502,
+  image_hash_mismatch: 502,
 };
 
 /** The body of every error response: `{ error: { code, message } }`. */

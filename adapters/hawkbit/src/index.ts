@@ -1,0 +1,13 @@
+export { createDdiGateway } from './create.ts';
+export type { CreateDdiGatewayOptions } from './create.ts';
+export { DdiGateway, artifactName } from './gateway.ts';
+export type { ArtifactDownload, DdiGatewayOptions, DeploymentView, PollView } from './gateway.ts';
+export { createDdiRoutes } from './routes.ts';
+export type { DdiRoutesOptions } from './routes.ts';
+export { GATEWAY_REGISTERED, MemoryDdiCredentials, credentialsInStore, generateTargetToken, matchesGatewayToken, matchesTargetToken, targetTokenCredential } from './credentials.ts';
+export type { DdiCredentialStore } from './credentials.ts';
+export { ATTRIBUTE_KEYS, readAttributes } from './attributes.ts';
+export type { AttributeDefaults, DdiConditions, DdiIdentity } from './attributes.ts';
+export { actionIdOf, parseActionId } from './action-id.ts';
+export { DEFAULT_POLLING_SLEEP, pollingSleepSeconds } from './wire.ts';
+export type { CancelAnswer, DeploymentAnswer, Feedback, PollAnswer } from './wire.ts';

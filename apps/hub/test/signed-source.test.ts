@@ -1,0 +1,143 @@
+/**
+ * The maker's signed repository end to end: the real hub (embedded broker, HTTP) trusts a
+ * repository built and published with our release tool; a device (the real agent) ships the same
+ * root and checks every offer against the maker's metadata as mirrored by the hub. Then a hub
+ * that is compromised — it offers an image the maker never signed — gets nothing installed.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { releaseId } from '@firmward/core';
+import { MqttAgentTransport } from '@firmward/agent';
+import { MemoryReleaseSource, SystemClock, silentLogger } from '@firmward/ports';
+import type { Store } from '@firmward/ports';
+import { SeededRandom, buildReleaseImage, createSimulatedDevice } from '@firmward/simulator';
+import type { SimulatedDevice } from '@firmward/simulator';
+import { DeviceTrust } from '@firmward/tuf';
+import { loadConfig } from '../src/config.ts';
+import { startHub } from '../src/hub.ts';
+import type { RunningHub } from '../src/hub.ts';
+import { publishReleases } from '../src/demo-repository.ts';
+import { FLEET_FROM_VERSION, FLEET_IMAGE_BYTES, FLEET_TARGET_VERSION, fleetDevices, fleetHomeId, publishFleetRelease, seedFleet } from './fixtures/fleet-fixture.ts';
+
+const dirs: string[] = [];
+const running: { stop(): Promise<void> }[] = [];
+after(async () => {
+  for (const r of running.reverse()) await r.stop();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+const LAYOUT = { homes: 1, devicesPerHome: 1 };
+const DEVICE = fleetDevices(LAYOUT)[0]!;
+
+async function hubWith(overrides: { source?: MemoryReleaseSource }, repository: { name: string; url: string; root: string } | null) {
+  const dir = tempDir('firmward-signed-hub-');
+  const config = loadConfig({
+    argv: ['--data-dir', dir, '--port', '0', '--mqtt-port', '0', '--tick-ms', '100', '--offer-resend-seconds', '2'],
+    env: {}, readFile: () => { throw new Error('no config file'); },
+  });
+  const secrets = new Map<string, string>();
+  const hub = await startHub({ ...config, repositories: repository ? [repository] : [] }, {
+    clock: new SystemClock(), log: silentLogger, ownerToken: 'signed-source-test-owner-token',
+    ...(overrides.source && { source: overrides.source }),
+    seed: async (store: Store) => {
+      const { secrets: s } = await seedFleet(store, LAYOUT, { soakSeconds: 1, silenceTimeoutSeconds: 60 });
+      for (const [id, secret] of Object.entries(s)) secrets.set(id, secret);
+    },
+  });
+  running.push(hub);
+  return { hub, secrets };
+}
+
+async function deviceFor(hub: RunningHub, secrets: Map<string, string>, root: Buffer): Promise<SimulatedDevice> {
+  const clock = new SystemClock();
+  const device = createSimulatedDevice(DEVICE.profile, {
+    clock, random: new SeededRandom(1),
+    agentConfig: { stateReportIntervalMs: 500, downloadRetryDelayMs: 500 },
+    // The device's own root: the maker's first root.json, shipped with it.
+    verifier: new DeviceTrust({ dir: tempDir('firmward-device-trust-'), roots: { acme: root } }),
+    connect: (identity) => new MqttAgentTransport({ url: hub.mqttUrl, deviceId: identity.deviceId, password: secrets.get(identity.deviceId)!, clock, logger: silentLogger }),
+  });
+  await device.start();
+  running.push(device);
+  return device;
+}
+
+async function until<T>(what: string, check: () => Promise<T | null>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== null) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+test('a release signed by the maker reaches the device, which checks it itself through the hub\'s mirror, installs it and is confirmed', async () => {
+  const maker = await publishFleetRelease(tempDir('firmward-maker-'));
+  const { hub, secrets } = await hubWith({}, maker.config);
+  // The mirror serves the maker's metadata unchanged.
+  const mirrored = await fetch(`${hub.baseUrl}/tuf/acme/metadata/1.root.json`);
+  assert.equal(mirrored.status, 200);
+  assert.deepEqual(Buffer.from(await mirrored.arrayBuffer()), maker.root);
+  assert.equal((await fetch(`${hub.baseUrl}/tuf/acme/metadata/..%2F..%2Fetc%2Fpasswd`)).status, 404);
+  assert.equal((await fetch(`${hub.baseUrl}/tuf/unknown/metadata/1.root.json`)).status, 404);
+
+  const device = await deviceFor(hub, secrets, maker.root);
+  const job = await until('the update to end', async () => {
+    const [j] = await hub.store.listJobs({ deviceId: DEVICE.profile.identity.deviceId });
+    return j && (j.state === 'succeeded' || j.state === 'failed') ? j : null;
+  });
+  assert.equal(job.state, 'succeeded', job.failure?.message);
+  assert.equal(device.runningVersion, FLEET_TARGET_VERSION);
+  const health = await (await fetch(`${hub.baseUrl}/api/v1/health`)).json() as { repositories: { name: string; trusted: boolean }[] };
+  assert.deepEqual(health.repositories, [{ name: 'acme', trusted: true, code: null, message: null }]);
+});
+
+test('a compromised hub offering an image the maker never signed gets it refused by the device: nothing installed', async () => {
+  const maker = await publishFleetRelease(tempDir('firmward-maker-'));
+  // The hub's release list is forged: same model and version, other bytes, no signature.
+  const forged = buildReleaseImage(DEVICE.profile, FLEET_TARGET_VERSION, FLEET_IMAGE_BYTES);
+  forged[forged.length - 1] = forged[forged.length - 1]! ^ 0xff;
+  const id = DEVICE.profile.identity;
+  const source = new MemoryReleaseSource();
+  source.publish({
+    id: releaseId(id.vendor, id.model, FLEET_TARGET_VERSION), vendor: id.vendor, model: id.model, hardwareRevisions: [id.hardwareRevision],
+    version: FLEET_TARGET_VERSION, severity: 'none', vulnerabilitiesFixed: [], expectedInstallSeconds: 10, preflightOverrides: {}, retracted: false,
+    recovery: { steps: ['x'] }, image: { path: 'acme/x.img', lengthBytes: forged.byteLength, sha256: createHash('sha256').update(forged).digest('hex') },
+  }, forged);
+  const { hub, secrets } = await hubWith({ source }, null);
+  const device = await deviceFor(hub, secrets, maker.root);
+  const job = await until('the device to refuse', async () => {
+    const [j] = await hub.store.listJobs({ deviceId: id.deviceId });
+    return j && j.state === 'failed' ? j : null;
+  });
+  assert.match(job.failure?.message ?? '', /signature|signed/);
+  assert.equal(job.failure?.code, 'not_signed');
+  assert.equal(device.runningVersion, FLEET_FROM_VERSION, 'the device still runs what it ran');
+});
+
+test('an expired repository is refused: nothing from it is planned, and the API and every home\'s history say why', async () => {
+  const tenDaysAgo = Date.now() - 10 * 24 * 3600 * 1000;
+  const id = DEVICE.profile.identity;
+  const maker = await publishReleases(tempDir('firmward-maker-'), 'acme', [{
+    custom: { vendor: id.vendor, model: id.model, hardwareRevisions: [id.hardwareRevision], version: FLEET_TARGET_VERSION, expectedInstallSeconds: 10, recovery: { steps: ['x'] } },
+    image: buildReleaseImage(DEVICE.profile, FLEET_TARGET_VERSION, FLEET_IMAGE_BYTES),
+  }], { now: () => tenDaysAgo });
+  const { hub } = await hubWith({}, maker.config);
+  const health = await (await fetch(`${hub.baseUrl}/api/v1/health`)).json() as { repositories: { name: string; trusted: boolean; code: string | null }[] };
+  assert.deepEqual(health.repositories.map((r) => [r.name, r.trusted, r.code]), [['acme', false, 'metadata_expired']]);
+  const history = await hub.store.listEvents({ homeId: fleetHomeId(0), limit: 50 });
+  assert.ok(history.some((e) => e.code === 'metadata_expired' && /expired/.test(e.message)), history.map((e) => e.code).join(', '));
+  assert.deepEqual(await hub.store.listJobs({ deviceId: id.deviceId }), [], 'nothing planned from an expired repository');
+});
