@@ -374,6 +374,8 @@ export class TasmotaBridge implements Bridge {
       }
       d.version = version;
       d.hardware = reply.StatusFWR.Hardware?.trim() || d.hardware;
+      // The hub learns the new version before the result: the state sent with the result must not still carry the old one.
+      this.#discover(d, at);
       if (d.job?.awaitingVersion && d.online === true) this.#conclude(d, d.job, at);
     }
     this.#discover(d, at);

@@ -11,6 +11,8 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
+import { bridgesSchema } from './bridges.ts';
+import type { BridgesConfig } from './bridges.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -44,6 +46,8 @@ export interface HubConfig {
   engine: { tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number };
   /** hawkBit's device API for devices whose own client speaks it (SWUpdate); see adapters/hawkbit. */
   ddi: DdiConfig;
+  /** Zigbee2MQTT, Tasmota, Shelly and Home Assistant over their own MQTT (bridges.ts); all off by default. */
+  bridges: BridgesConfig;
   logLevel: LogLevel;
   /** The file the settings were read from, if any (for the start-up log). */
   configFile: string | null;
@@ -121,6 +125,11 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'engine.offerResendSeconds', kind: 'number', env: 'FIRMWARD_OFFER_RESEND_SECONDS', flag: 'offer-resend-seconds' },
   { key: 'ddi.enabled', kind: 'boolean', env: 'FIRMWARD_DDI_ENABLED', flag: 'ddi' },
   { key: 'ddi.gatewayToken', kind: 'string', env: 'FIRMWARD_DDI_GATEWAY_TOKEN', flag: null, secret: true },
+  // Bridges are set in the config file; their broker passwords may come from the environment instead.
+  { key: 'bridges.zigbee2mqtt.password', kind: 'string', env: 'FIRMWARD_ZIGBEE2MQTT_PASSWORD', flag: null, secret: true },
+  { key: 'bridges.tasmota.password', kind: 'string', env: 'FIRMWARD_TASMOTA_PASSWORD', flag: null, secret: true },
+  { key: 'bridges.shelly.password', kind: 'string', env: 'FIRMWARD_SHELLY_PASSWORD', flag: null, secret: true },
+  { key: 'bridges.homeAssistant.password', kind: 'string', env: 'FIRMWARD_HOME_ASSISTANT_PASSWORD', flag: null, secret: true },
   { key: 'logLevel', kind: 'string', env: 'FIRMWARD_LOG_LEVEL', flag: 'log-level' },
 ];
 
@@ -197,6 +206,7 @@ const ConfigSchema = z.strictObject({
       .refine((t) => t !== '00:00:00', { error: 'must be at least one second' }).default('00:05:00'),
   }, { error: 'must be an object' }).prefault({})
     .refine((d) => !d.enabled || d.homeId !== '', { error: 'needs "homeId" when enabled: the home DDI devices join' }),
+  bridges: bridgesSchema,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 }, { error: 'must be a JSON object' });
 
@@ -421,6 +431,7 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
       ...c.ddi, gatewayToken: c.ddi.gatewayToken ?? null,
       autoRegister: c.ddi.autoRegister === false ? false : { ...(c.ddi.autoRegister.allowedControllerIds !== undefined && { allowedControllerIds: c.ddi.autoRegister.allowedControllerIds }) },
     },
+    bridges: structuredClone(c.bridges),
     logLevel: c.logLevel,
     configFile,
   };

@@ -14,6 +14,7 @@ import { TufReleaseSource } from '@firmward/tuf';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
+import { createBridges, createHomeAssistant } from './bridges.ts';
 import { GatewayRouter } from './gateway-router.ts';
 import type { RoutedBridge } from './gateway-router.ts';
 import { ReleaseSources } from './release-sources.ts';
@@ -97,7 +98,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       mqttUrl = `mqtt://${address.host}:${address.port}`;
     }
 
-    const bridges = [...(o.bridges ?? [])];
+    const bridges = [...(o.bridges ?? []), ...createBridges(config.bridges, { clock: o.clock, log: log.child('bridges') })];
     const signed = o.source ? [] : config.repositories.map((r) => new TufReleaseSource({
       name: r.name, url: r.url, rootFile: r.root, dir: path.join(config.dataDir, 'repositories', r.name),
       onTargetRefused: ({ path: target, error }) => {
@@ -109,7 +110,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     let service: DefaultHubService | null = null;
     const source = new ReleaseSources({
       sources: o.source ? [o.source] : signed,
-      bridges: bridges.map((b) => b.bridge),
+      bridges: () => bridges.map((b) => b.bridge),
       onRefused: (refusal) => {
         log.warn('release repository refused', { ...refusal });
         void service?.recordRepositoryRefusal(refusal).catch((error: unknown) => log.warn('could not record the refusal', { error: String(error) }));
@@ -172,6 +173,12 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     stops.push(() => gateway.stop());
     await engine.start();
     stops.push(() => engine.stop());
+
+    const homeAssistant = createHomeAssistant(config.bridges.homeAssistant, { hub: service, clock: o.clock, log, dashboardUrl: baseUrl, version: HUB_VERSION });
+    if (homeAssistant) {
+      await homeAssistant.start();
+      stops.push(() => homeAssistant.stop());
+    }
 
     return { store, engine, service, httpPort: http.port, mqttUrl, baseUrl, stop };
   } catch (error) {

@@ -17,19 +17,20 @@ export interface SourceRefusal {
 export class ReleaseSources implements ReleaseSource {
   readonly name = 'releases';
   readonly #sources: readonly ReleaseSource[];
-  readonly #bridges: readonly Bridge[];
+  readonly #bridges: () => readonly Bridge[];
   readonly #lastGood = new Map<string, Release[]>();
   readonly #refusals = new Map<string, SourceRefusal>();
   readonly #onRefused: (refusal: SourceRefusal) => void;
 
-  constructor(o: { sources: readonly ReleaseSource[]; bridges?: readonly Bridge[]; onRefused?: (refusal: SourceRefusal) => void }) {
+  /** `bridges` is asked at every refresh: bridges may be added after the sources (the DDI gateway needs them to serve images). */
+  constructor(o: { sources: readonly ReleaseSource[]; bridges?: () => readonly Bridge[]; onRefused?: (refusal: SourceRefusal) => void }) {
     const names = new Set<string>();
     for (const s of o.sources) {
       if (names.has(s.name)) throw new FirmwardError('config_invalid', `Two release repositories are both called "${s.name}"; give each its own name.`);
       names.add(s.name);
     }
     this.#sources = o.sources;
-    this.#bridges = o.bridges ?? [];
+    this.#bridges = o.bridges ?? (() => []);
     this.#onRefused = o.onRefused ?? (() => {});
   }
 
@@ -64,7 +65,7 @@ export class ReleaseSources implements ReleaseSource {
       }
     }
     const byId = new Map<string, Release>();
-    for (const release of [...[...this.#lastGood.values()].flat(), ...this.#bridges.flatMap((b) => b.releases())]) {
+    for (const release of [...[...this.#lastGood.values()].flat(), ...this.#bridges().flatMap((b) => b.releases())]) {
       // The same vendor/model/version from two places is ambiguous; the first (signed repositories come first) wins.
       if (!byId.has(release.id)) byId.set(release.id, release);
     }

@@ -42,9 +42,34 @@ describe('loadConfig', () => {
       demoSpeed: 240,
       ownerToken: null,
       engine: { tickMs: 1000, silenceTimeoutSeconds: 900, offerResendSeconds: 30 },
+      ddi: { enabled: false, tenant: 'DEFAULT', autoRegister: false, homeId: '', pollingSleep: '00:05:00', gatewayToken: null },
+      bridges: {
+        zigbee2mqtt: { enabled: false, url: '', username: '', password: '', homeId: '', baseTopic: 'zigbee2mqtt' },
+        tasmota: { enabled: false, url: '', username: '', password: '', homeId: '' },
+        shelly: { enabled: false, url: '', username: '', password: '', homeId: '', devices: [], stableChannel: true },
+        homeAssistant: { enabled: false, url: '', username: '', password: '', discoveryPrefix: 'homeassistant' },
+      },
       logLevel: 'info',
       configFile: null,
     });
+  });
+
+  test('signed repositories and bridges come from the file; each problem is named, and a bridge password may come from the environment', () => {
+    const file = JSON.stringify({
+      repositories: [{ name: 'acme', url: 'https://updates.acme.example/', root: '/etc/firmward/acme-root.json' }],
+      bridges: { tasmota: { enabled: true, url: 'mqtt://192.168.1.2:1883', username: 'firmward', homeId: 'flat' } },
+    });
+    const c = load(['--config', 'hub.json'], { FIRMWARD_TASMOTA_PASSWORD: 'tasmota-secret-1' }, { 'hub.json': file });
+    assert.deepEqual(c.repositories, [{ name: 'acme', url: 'https://updates.acme.example/', root: '/etc/firmward/acme-root.json' }]);
+    assert.deepEqual(c.bridges.tasmota, { enabled: true, url: 'mqtt://192.168.1.2:1883', username: 'firmward', password: 'tasmota-secret-1', homeId: 'flat' });
+    assert.equal(c.bridges.shelly.enabled, false, 'every other bridge stays off');
+
+    const bad = problemsOf(() => load(['--config', 'hub.json'], {}, { 'hub.json': JSON.stringify({
+      repositories: [{ name: 'acme', url: 'ftp://x', root: '/r.json' }, { name: 'acme', url: 'https://y/', root: '/r.json' }],
+      bridges: { shelly: { enabled: true }, zigbee2mqtt: { enabled: true, url: 'http://z2m', homeId: 'h' } },
+    }) }));
+    const keys = bad.problems.map((p) => p.key);
+    for (const key of ['repositories.0.url', 'repositories', 'bridges.shelly', 'bridges.zigbee2mqtt.url']) assert.ok(keys.includes(key), `${key} in ${keys.join(', ')}`);
   });
 
   test('precedence: defaults < file < environment < flags, key by key', () => {
