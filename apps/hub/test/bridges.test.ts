@@ -122,9 +122,10 @@ test('a Tasmota device found by the bridge joins the home and is updated under t
   assert.equal(done.state, 'succeeded', done.failure?.message);
   assert.equal((await hub.store.getDevice(id))?.firmwareVersion, '14.3.0');
   const history = await hub.store.listEvents({ jobId: done.id, limit: 100 });
-  // Newest first: every step of the path, in order, the restart before the confirmation.
-  assert.deepEqual(history.filter((e) => e.kind === 'transition').map((e) => e.to).reverse(),
-    ['waiting', 'offered', 'downloaded', 'installing', 'rebooting', 'confirming', 'succeeded']);
+  // Newest first: every step of the path, in order, the restart before the confirmation (a wait
+  // for enough signal readings may come first, depending on how fast the telemetry arrived).
+  assert.deepEqual(history.filter((e) => e.kind === 'transition' && e.to !== 'waiting').map((e) => e.to).reverse(),
+    ['offered', 'downloaded', 'installing', 'rebooting', 'confirming', 'succeeded']);
 });
 
 test('outside the quiet window a bridged device is only queued: nothing is sent to it', { timeout: 60_000 }, async () => {
