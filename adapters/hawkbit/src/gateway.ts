@@ -166,14 +166,6 @@ export class DdiGateway implements Bridge {
     this.#offlineAfterMs = (options.offlineAfterSeconds ?? sleepSeconds * 3 + 60) * 1000;
   }
 
-  get tenant(): string {
-    return this.#o.tenant;
-  }
-
-  get pollingSleep(): string {
-    return this.#sleep;
-  }
-
   start(handler: BridgeHandler): Promise<void> {
     if (this.#handler !== null) return Promise.reject(new FirmwardError('conflict', 'The DDI gateway is already running.'));
     this.#handler = handler;
@@ -246,7 +238,8 @@ export class DdiGateway implements Bridge {
         return this.#offer(c, command, false);
       case 'install':
         // The install started with the download (installsOnOffer); the go-ahead changes nothing.
-        this.#ack(c, command.jobId, c.action?.jobId === command.jobId ? null : { code: 'unknown_job', message: 'The device has no update with this id.' });
+        // For an update the gateway does not know there is nothing to say either way.
+        if (c.action?.jobId === command.jobId) this.#ack(c, command.jobId, null);
         return;
       case 'cancel':
         this.#cancel(c, command);
@@ -405,15 +398,16 @@ export class DdiGateway implements Bridge {
         if (result.finished === 'failure') return this.#failed(c, a, said);
         return this.#closedWithSuccess(c, a, said);
       case 'rejected':
-        if (!this.#cancellable(a)) return this.#heard(c, a);
+        // Only a device that has not started installing can decline; a restored action's phase is unknown, so it cannot.
+        if (a.restored || !this.#cancellable(a)) return this.#heard(c, a);
         // hawkBit: a warning, the action stays open. Ours: "not now" — back to waiting, nothing installed.
         c.action = null;
-        this.#ack(c, a.jobId, { code: 'not_now', message: said === '' ? 'The device declined the update for now.' : `The device declined the update for now: ${said}` });
+        this.#ack(c, a.jobId, { code: 'not_now', message: said === '' ? 'It gave no reason.' : said });
         return this.#flush(deviceId);
       case 'canceled':
-        if (!this.#cancellable(a)) return this.#heard(c, a);
+        if (a.restored || !this.#cancellable(a)) return this.#heard(c, a);
         this.#close(c, a);
-        this.#ack(c, a.jobId, { code: 'device_cancelled', message: said === '' ? 'The device cancelled the update itself.' : `The device cancelled the update itself: ${said}` });
+        this.#ack(c, a.jobId, { code: 'device_cancelled', message: `It cancelled the update itself${said === '' ? '.' : `: ${said}`}` });
         return this.#flush(deviceId);
       case 'download':
         return this.#advance(c, a, 'downloading', null);

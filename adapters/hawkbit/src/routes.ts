@@ -8,11 +8,11 @@ import { Hono } from 'hono';
 import type { Context as HonoContext, Env } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { serveStatic } from '@hono/node-server/serve-static';
 import { FirmwardError } from '@firmward/core';
 import type { z } from 'zod';
 import { parseActionId } from './action-id.ts';
 import type { DdiGateway } from './gateway.ts';
+import { serveArtifact } from './serve-artifact.ts';
 import { configDataSchema, describeIssues, feedbackSchema } from './wire.ts';
 import type { CancelAnswer, DeploymentAnswer, PollAnswer } from './wire.ts';
 
@@ -156,39 +156,11 @@ export function createDdiRoutes(gateway: DdiGateway, opts: DdiRoutesOptions = {}
 
   // GET and HEAD (SWUpdate asks HEAD first); Range for resumed downloads, If-Match with the sha1.
   app.get(`${BASE}/softwaremodules/:actionId/artifacts/:filename`, handle(async (c, deviceId) => {
-    const download = await gateway.artifact(deviceId, actionId(c), c.req.param('filename') ?? '');
-    const etag = `"${download.artifact.sha1}"`;
-    const ifMatch = c.req.header('if-match');
-    if (ifMatch !== undefined && !matchesEtag(ifMatch, download.artifact.sha1)) {
-      return c.json(errorBody('conflict', 'The file changed since the device started downloading it; start the download again.'), 412);
-    }
-    // @hono/node-server's serveStatic streams the file and answers Range (206 / 416).
-    const response = await serveStatic({ path: download.path })(c, () => Promise.resolve());
-    if (!response) throw new FirmwardError('image_unavailable', 'The image is not on the hub any more.');
-    response.headers.set('Content-Type', 'application/octet-stream');
-    response.headers.set('Accept-Ranges', 'bytes');
-    response.headers.set('ETag', etag);
-    if (c.req.method !== 'GET' || response.body === null || (response.status !== 200 && response.status !== 206)) return response;
-    // Count what goes out: the hub hears "downloading" with a percentage, then "downloaded".
-    const start = Number(/^bytes (\d+)-/.exec(response.headers.get('Content-Range') ?? '')?.[1] ?? 0);
-    download.started(start, download.artifact.size - 1);
-    let sent = start;
-    const counted = response.body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        controller.enqueue(chunk);
-        sent += chunk.byteLength;
-        download.progressed(sent);
-      },
-    }));
-    return new Response(counted, { status: response.status, headers: response.headers });
+    const filename = c.req.param('filename') ?? '';
+    return serveArtifact(c, await gateway.artifact(deviceId, actionId(c), filename), filename);
   }));
 
   return app;
-}
-
-/** `If-Match: "a", W/"b"` or `*`; hawkBit clients also send the sha1 without quotes. */
-function matchesEtag(header: string, sha1: string): boolean {
-  return header.split(',').map((t) => t.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1')).some((t) => t === '*' || t.toLowerCase() === sha1);
 }
 
 async function readJson(c: Context): Promise<unknown> {

@@ -1,0 +1,110 @@
+/**
+ * A loopback HTTP proxy between the SWUpdate devices and the hub: it forwards every request as it
+ * is (Host included, so the hub's links point back at the proxy), records what each device asked
+ * for, and plays the network's part for one device or another — a download cut off mid-body once
+ * (the device must resume it with Range), or an image tampered with on the way.
+ */
+import { createServer, request as forward } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tamper } from './swupdate-image.ts';
+
+export interface ProxiedRequest {
+  controllerId: string | null;
+  method: string;
+  /** What was asked for, after `/{tenant}/controller/v1/{id}` (e.g. "deploymentBase/123"). */
+  resource: string;
+  range: string | null;
+  status: number;
+  /** Bytes of the body the device actually got. */
+  bodyBytes: number;
+  /** The proxy cut it off. */
+  cut: boolean;
+}
+
+export interface ProxyFaults {
+  /** Controllers whose first artifact download is cut off after half of its body. */
+  cutOnce: Set<string>;
+  /** Controllers whose artifact arrives with two bytes of this image swapped. */
+  tamperWith: Map<string, Buffer>;
+}
+
+export class DdiProxy {
+  readonly log: ProxiedRequest[] = [];
+  readonly faults: ProxyFaults = { cutOnce: new Set(), tamperWith: new Map() };
+  /** Where the hub listens; a restarted hub comes back on another port. */
+  hubPort: number;
+  #server: Server | null = null;
+  port = 0;
+
+  constructor(hubPort: number) {
+    this.hubPort = hubPort;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => this.#handle(req, res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    this.#server = server;
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    if (!server) return;
+    this.#server = null;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  requestsOf(controllerId: string): ProxiedRequest[] {
+    return this.log.filter((r) => r.controllerId === controllerId);
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const m = /^\/[^/]+\/controller\/v1\/([^/?]+)\/?([^?]*)/.exec(req.url ?? '');
+    const entry: ProxiedRequest = {
+      controllerId: m?.[1] ?? null, method: req.method ?? 'GET', resource: m?.[2] ?? '', range: req.headers.range ?? null, status: 0, bodyBytes: 0, cut: false,
+    };
+    this.log.push(entry);
+    const artifactGet = entry.method === 'GET' && entry.resource.includes('/artifacts/');
+    const cut = artifactGet && entry.controllerId !== null && this.faults.cutOnce.delete(entry.controllerId);
+    const tamperImage = artifactGet && entry.controllerId !== null ? this.faults.tamperWith.get(entry.controllerId) : undefined;
+    const upstream = forward({ host: '127.0.0.1', port: this.hubPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      entry.status = answer.statusCode ?? 0;
+      if (tamperImage !== undefined && entry.status === 200) {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const body = tamper(Buffer.concat(chunks), tamperImage);
+          entry.bodyBytes = body.length;
+          res.writeHead(200, answer.headers);
+          res.end(body);
+        });
+        return;
+      }
+      res.writeHead(entry.status, answer.headers);
+      const length = Number(answer.headers['content-length'] ?? 0);
+      answer.on('data', (c: Buffer) => {
+        if (entry.cut) return;
+        if (cut && entry.bodyBytes + c.length >= length / 2) {
+          // The connection drops mid-body: the device got half, and the headers promised all.
+          const part = c.subarray(0, Math.max(0, Math.floor(length / 2) - entry.bodyBytes));
+          entry.bodyBytes += part.length;
+          entry.cut = true;
+          res.write(part, () => res.socket?.destroy());
+          answer.destroy();
+          return;
+        }
+        entry.bodyBytes += c.length;
+        res.write(c);
+      });
+      answer.on('end', () => {
+        if (!entry.cut) res.end();
+      });
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  }
+}
