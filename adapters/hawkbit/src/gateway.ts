@@ -20,7 +20,7 @@
  * (restore), and action ids are derived from job ids, so the device's feedback still fits.
  */
 import { FirmwardError } from '@firmward/core';
-import type { EpochMs } from '@firmward/core';
+import type { EpochMs, JobState } from '@firmward/core';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
 import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
 import { consoleLogger } from '@firmward/ports';
@@ -68,6 +68,10 @@ export interface DdiGatewayOptions {
 type ActionPhase = 'offered' | 'downloading' | 'downloaded' | 'installing' | 'rebooting';
 const PHASES: readonly ActionPhase[] = ['offered', 'downloading', 'downloaded', 'installing', 'rebooting'];
 const rank = (phase: ActionPhase): number => PHASES.indexOf(phase);
+/** Where a restored action stands, from the state the hub recorded for its job. */
+const PHASE_OF_JOB_STATE: Partial<Record<JobState, ActionPhase>> = {
+  offered: 'offered', downloading: 'downloading', downloaded: 'downloaded', installing: 'installing', rebooting: 'rebooting', confirming: 'rebooting',
+};
 
 interface Action {
   id: number;
@@ -247,10 +251,13 @@ export class DdiGateway implements Bridge {
     }
   }
 
-  /** A running update handed back after a hub restart: its feedback is accepted again. */
-  async restore(deviceId: string, offer: OfferCommand): Promise<void> {
+  /** A running update handed back after a hub restart, where the hub left it: its feedback is accepted again. */
+  async restore(deviceId: string, offer: OfferCommand, state: JobState): Promise<void> {
     if (!this.owns(deviceId)) return;
-    await this.#offer(this.#controller(deviceId), offer, true);
+    const c = this.#controller(deviceId);
+    await this.#offer(c, offer, true);
+    const phase = PHASE_OF_JOB_STATE[state];
+    if (c.action?.jobId === offer.jobId && phase !== undefined && rank(phase) > rank(c.action.phase)) c.action.phase = phase;
   }
 
   async #offer(c: Controller, offer: OfferCommand, restored: boolean): Promise<void> {

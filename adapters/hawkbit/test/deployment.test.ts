@@ -242,7 +242,7 @@ describe('a DDI update, step by step', () => {
     h = await startHarness({ credentials });
     const again = h.client('dev1');
     assert.equal((await again.feedback(id, 'closed', 'success')).status, 404);
-    await h.gateway.restore(DEVICE, h.offer('job-1'));
+    await h.gateway.restore(DEVICE, h.offer('job-1'), 'rebooting');
     assert.match(await deploymentHref(again), new RegExp(`/deploymentBase/${id}\\?`), 'the same action id, derived from the job id');
     assert.equal((await again.feedback(id, 'closed', 'success', { cnt: 0, of: 0 }, ['Update Installed.'])).status, 200);
     assert.deepEqual(h.handler.brief(), ['result installed 1.1.0']);

@@ -346,7 +346,7 @@ export class RolloutEngine implements GatewayHandler {
     if (!restore) return;
     for (const job of await this.#d.store.listJobs({ open: true })) {
       const offer = isActive(job.state) ? this.#offerFor(job) : null;
-      if (offer) await restore(job.deviceId, offer).catch((error: unknown) => this.#log.warn('gateway restore failed', { jobId: job.id, error: describe(error) }));
+      if (offer) await restore(job.deviceId, offer, job.state).catch((error: unknown) => this.#log.warn('gateway restore failed', { jobId: job.id, error: describe(error) }));
     }
   }
 

@@ -3,7 +3,7 @@
  * bridges (hawkBit clients, Zigbee2MQTT, Tasmota, Shelly). Each command goes to the gateway that
  * speaks for the device; the engine's rules stay the same whichever protocol carries them.
  */
-import type { EpochMs } from '@firmward/core';
+import type { EpochMs, JobState } from '@firmward/core';
 import type { Bridge, BridgeHandler, DeviceGateway, DiscoveredDevice, GatewayHandler, Logger, Store } from '@firmward/ports';
 import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
 
@@ -64,8 +64,8 @@ export class GatewayRouter implements DeviceGateway {
     return this.#gatewayOf(deviceId).installsOnOffer?.(deviceId) ?? false;
   }
 
-  async restore(deviceId: string, offer: OfferCommand): Promise<void> {
-    await this.#gatewayOf(deviceId).restore?.(deviceId, offer);
+  async restore(deviceId: string, offer: OfferCommand, state: JobState): Promise<void> {
+    await this.#gatewayOf(deviceId).restore?.(deviceId, offer, state);
   }
 
   #gatewayOf(deviceId: string): DeviceGateway {

@@ -18,3 +18,4 @@ export * from './version.ts';
 export * from './compatibility.ts';
 export * from './policy.ts';
 export * from './planner.ts';
+export * from './rollout.ts';

@@ -8,6 +8,8 @@ import { runPreflight } from './preflight/index.ts';
 import type { PreflightStage, PreflightVerdict } from './preflight/types.ts';
 import type { Reason } from './reason.ts';
 import type { Release } from './release.ts';
+import { rolloutHold } from './rollout.ts';
+import type { Rollout } from './rollout.ts';
 import { mergeThresholds } from './thresholds.ts';
 import type { EpochMs, Interval } from './time.ts';
 import { SECOND_MS } from './time.ts';
@@ -28,6 +30,8 @@ export interface HomeSnapshot {
    * was down does not fail devices for its own absence.
    */
   listeningSince: EpochMs;
+  /** Staged rollouts by release id, each with the wave this home is in (absent: the release goes to every home). */
+  rollouts?: ReadonlyMap<string, { rollout: Rollout; wave: number | undefined }>;
 }
 
 /** One step the caller persists (through `transition`) and then carries out. */
@@ -68,7 +72,11 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
   let activeJobId: string | null = null;
   for (const job of active) {
     const heardAt = Math.max(job.lastHeardAt ?? job.stateSince, s.listeningSince);
-    if (s.now - heardAt > silenceMs) {
+    // While it installs, a device may be quiet for as long as the maker says the install takes:
+    // some clients (SWUpdate) say nothing until they are done.
+    const installing = job.state === 'installing' || job.state === 'rebooting';
+    const allowedMs = installing ? Math.max(silenceMs, (s.releases.get(job.releaseId)?.expectedInstallSeconds ?? 0) * SECOND_MS) : silenceMs;
+    if (s.now - heardAt > allowedMs) {
       steps.push({ jobId: job.id, event: { type: 'silent', silentForMs: s.now - heardAt } });
       continue;
     }
@@ -113,6 +121,14 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     const device = s.devices.get(job.deviceId);
     if (!release || !device) {
       steps.push(...hold(job, [{ code: 'release_missing', message: 'The release for this update is no longer available from the maker.' }], null));
+      continue;
+    }
+    // A staged rollout decides which homes may start the release now — for a person's request too:
+    // its waves and automatic stop protect the whole fleet (rollout.ts).
+    const staged = s.rollouts?.get(job.releaseId);
+    const stagedHold = staged ? rolloutHold(staged.rollout, staged.wave) : null;
+    if (stagedHold) {
+      steps.push(...hold(job, [stagedHold], null));
       continue;
     }
     const trigger = job.requestedBy ? 'person' : 'automatic';

@@ -149,6 +149,23 @@ test('a silent device fails, never succeeds; a slow one that still talks is left
   assert.equal(failed.state, 'failed');
 });
 
+test('while it installs, a device may be quiet for as long as the maker says the install takes, and no longer', () => {
+  const now = NIGHT;
+  const slowRelease: Release = { ...RELEASE, expectedInstallSeconds: 1800 };
+  let job = transition(queued(0, now), { type: 'offer', expectedDoneAt: now, forcedBy: null, reasons: [] }, { now, soakSeconds: 120 }).job;
+  job = transition(job, { type: 'progress', phase: 'downloaded', percent: 100 }, { now, soakSeconds: 120 }).job;
+  job = transition(job, { type: 'approve-install' }, { now, soakSeconds: 120 }).job;
+  const conditions = new Map([['dev-0', goodConditions(now)]]);
+  const at = (t: number) => ({ ...snapshot(t, home(), [job], conditions, 1), releases: new Map([[slowRelease.id, slowRelease]]) });
+  // Past the home's 15 min silence deadline, within the maker's 30 min install: left alone.
+  assert.deepEqual(sequenceHome(at(now + 20 * MINUTE_MS)).steps.filter((st) => st.event.type === 'silent'), []);
+  assert.equal(sequenceHome(at(now + 31 * MINUTE_MS)).steps[0]?.event.type, 'silent');
+  // Before the install step the home's deadline applies as it is.
+  const downloading = transition(queued(1, now), { type: 'offer', expectedDoneAt: now, forcedBy: null, reasons: [] }, { now, soakSeconds: 120 }).job;
+  const quiet = { ...snapshot(now + 16 * MINUTE_MS, home(), [downloading], new Map([['dev-1', goodConditions(now)]]), 2), releases: new Map([[slowRelease.id, slowRelease]]) };
+  assert.equal(sequenceHome(quiet).steps[0]?.event.type, 'silent');
+});
+
 test('the install step needs the checks again; a failing check frees the home', () => {
   const now = NIGHT;
   let job = transition(queued(0, now), { type: 'offer', expectedDoneAt: now, forcedBy: null, reasons: [] }, { now, soakSeconds: 120 }).job;

@@ -1,4 +1,4 @@
-import type { EpochMs } from '@firmward/core';
+import type { EpochMs, JobState } from '@firmward/core';
 import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
 
 /** What a gateway tells the hub. Handlers must not throw; the gateway logs what they reject. */
@@ -26,8 +26,9 @@ export interface DeviceGateway {
    */
   installsOnOffer?(deviceId: string): boolean;
   /**
-   * Called at hub start for every update still running, with the offer it was sent, for a gateway
-   * that keeps per-update state in memory (a polled protocol learns nothing from a re-send).
+   * Called at hub start for every update still running, with the offer it was sent and the state
+   * the hub recorded, for a gateway that keeps per-update state in memory (a polled protocol learns
+   * nothing from a re-send).
    */
-  restore?(deviceId: string, offer: OfferCommand): Promise<void>;
+  restore?(deviceId: string, offer: OfferCommand, state: JobState): Promise<void>;
 }
