@@ -15,7 +15,7 @@ import { SystemClock, silentLogger } from '@firmward/ports';
 import type { NewHistoryEvent } from '@firmward/ports';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { RolloutEngine } from '../apps/hub/src/engine.ts';
-import { InstantDeviceGateway } from './instant-gateway.ts';
+import { InstantDeviceGateway } from '../packages/ports/testing/instant-gateway.ts';
 import { FixedReleaseSource, benchDevice, benchHome, benchRelease, envInt, ms, printMachine, printTable, summary, tempDir } from './support.ts';
 
 const TICKS = (process.env.FIRMWARD_BENCH_GAP_TICKS ?? '50,1000').split(',').map((s) => {

@@ -25,7 +25,7 @@ import { ManualClock, silentLogger } from '@firmward/ports';
 import { MIGRATIONS, SqliteStore } from '@firmward/store-sqlite';
 import { RolloutEngine } from '../apps/hub/src/engine.ts';
 import { countingStore } from './counting-store.ts';
-import { InstantDeviceGateway } from './instant-gateway.ts';
+import { InstantDeviceGateway } from '../packages/ports/testing/instant-gateway.ts';
 import {
   FixedReleaseSource, benchDevice, benchHome, benchRelease, envInt, mib, ms, pct, peakRssBytes, printMachine, printTable, rate, summary, tempDir,
 } from './support.ts';

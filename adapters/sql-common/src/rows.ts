@@ -4,8 +4,8 @@
  * a TypeError deep inside the hub (STYLE principle 9: distrust every input, the database included).
  */
 import { FirmwardError } from '@firmward/core';
-import type { Home, Interval, Job, JobState, Policy, Release } from '@firmward/core';
-import type { DeviceRow, HistoryEvent } from '@firmward/ports';
+import type { Home, Interval, Job, JobState, Policy, Release, Rollout } from '@firmward/core';
+import type { DeviceRow, HistoryEvent, ReleaseJob } from '@firmward/ports';
 
 export type Row = Record<string, unknown>;
 export type SqlValue = string | number | boolean | null;
@@ -113,6 +113,19 @@ export function releaseFromRow(row: Row): Release {
   const release = jsonObject<Release>(row, 'release', 'body', 'object');
   if (release.id !== row.id) throw corrupt('release', row.id, 'body');
   return release;
+}
+
+export function rolloutFromRow(row: Row): Rollout {
+  const rollout = jsonObject<Rollout>(row, 'rollout', 'body', 'object');
+  if (rollout.id !== row.id || rollout.version !== Number(row.version)) throw corrupt('rollout', row.id, 'body');
+  return rollout;
+}
+
+export function releaseJobFromRow(row: Row): ReleaseJob {
+  return {
+    id: String(row.id), homeId: String(row.home_id), deviceId: String(row.device_id), releaseId: String(row.release_id),
+    state: String(row.state) as JobState, stateSince: num(row, 'job', 'state_since'),
+  };
 }
 
 export const JOB_COLUMNS = [

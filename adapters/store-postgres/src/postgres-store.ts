@@ -26,10 +26,10 @@
 import { ACTIVE_STATES, FirmwardError, TERMINAL_STATES } from '@firmward/core';
 import type {
   Device, EpochMs, Home, HomeHalt, HomeSettings, Interval, Job, JobState, Policy, PreflightThresholds, Release,
-  SignalSample, UsageSchedule,
+  Rollout, SignalSample, UsageSchedule,
 } from '@firmward/core';
 import type {
-  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, Logger, NewHistoryEvent, Store,
+  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, Logger, NewHistoryEvent, ReleaseJob, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
@@ -38,7 +38,7 @@ import { mapPgError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
 import {
   corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, num, releaseFromRow,
-  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf,
+  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf, releaseJobFromRow, rolloutFromRow,
 } from '@firmward/sql-common';
 import type { Row, SqlValue } from '@firmward/sql-common';
 import {
@@ -329,6 +329,35 @@ abstract class PgSession implements Store {
 
   listReleases(): Promise<Release[]> {
     return this.use({ op: 'listReleases' }, 'single', async (q) => (await q.rows(`SELECT * FROM releases ORDER BY ${BY_ID}`)).map(releaseFromRow));
+  }
+
+  // ---- staged rollouts ----
+
+  insertRollout(rollout: Rollout): Promise<void> {
+    return this.use({ op: 'insertRollout' }, 'single', async (q) => {
+      await q.run('INSERT INTO rollouts (id, release_id, version, body) VALUES ($1, $2, $3, $4)', [rollout.id, rollout.releaseId, rollout.version, encodeJson(rollout)]);
+    });
+  }
+
+  getRollout(rolloutId: string): Promise<Rollout | null> {
+    return this.use({ op: 'getRollout' }, 'single', async (q) => {
+      const [row] = await q.rows('SELECT * FROM rollouts WHERE id = $1', [rolloutId]);
+      return row === undefined ? null : rolloutFromRow(row);
+    });
+  }
+
+  listRollouts(): Promise<Rollout[]> {
+    return this.use({ op: 'listRollouts' }, 'single', async (q) => (await q.rows(`SELECT * FROM rollouts ORDER BY ${BY_ID}`)).map(rolloutFromRow));
+  }
+
+  saveRollout(rollout: Rollout, expectedVersion: number): Promise<boolean> {
+    return this.use({ op: 'saveRollout' }, 'single', async (q) =>
+      (await q.run('UPDATE rollouts SET version = $1, body = $2 WHERE id = $3 AND version = $4', [rollout.version, encodeJson(rollout), rollout.id, expectedVersion])) === 1);
+  }
+
+  listReleaseJobs(releaseId: string): Promise<ReleaseJob[]> {
+    return this.use({ op: 'listReleaseJobs' }, 'single', async (q) =>
+      (await q.rows('SELECT id, home_id, device_id, release_id, state, state_since FROM jobs WHERE release_id = $1', [releaseId])).map(releaseJobFromRow));
   }
 
   // ---- skips and credentials ----

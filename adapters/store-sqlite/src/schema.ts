@@ -151,6 +151,15 @@ CREATE TABLE device_credentials (
   secret_hash TEXT NOT NULL
 );
 ` },
+  { version: 3, name: 'staged rollouts', sql: `
+CREATE TABLE rollouts (
+  id TEXT PRIMARY KEY,
+  release_id TEXT NOT NULL UNIQUE,
+  version INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE INDEX jobs_by_release ON jobs(release_id);
+` },
 ];
 
 export const SCHEMA_MIGRATIONS_SQL = `

@@ -17,10 +17,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { FirmwardError, TERMINAL_STATES } from '@firmward/core';
 import type {
   Device, EpochMs, Home, HomeHalt, HomeSettings, Interval, Job, JobState, Policy, PreflightThresholds, Release,
-  SignalSample, UsageSchedule,
+  Rollout, SignalSample, UsageSchedule,
 } from '@firmward/core';
 import type {
-  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, NewHistoryEvent, Store,
+  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, NewHistoryEvent, ReleaseJob, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import type { SQLInputValue } from 'node:sqlite';
@@ -29,7 +29,7 @@ import { mapSqliteError } from './errors.ts';
 import type { ErrorContext } from './errors.ts';
 import {
   deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, releaseFromRow,
-  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf,
+  deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf, releaseJobFromRow, rolloutFromRow,
 } from '@firmward/sql-common';
 import {
   MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceIndexSql,
@@ -283,6 +283,35 @@ abstract class SqliteSession implements Store {
 
   listReleases(): Promise<Release[]> {
     return this.use({ op: 'listReleases' }, 'single', (c) => c.all('SELECT * FROM releases ORDER BY id').map(releaseFromRow));
+  }
+
+  // ---- staged rollouts ----
+
+  insertRollout(rollout: Rollout): Promise<void> {
+    return this.use({ op: 'insertRollout' }, 'single', (c) => {
+      c.run('INSERT INTO rollouts (id, release_id, version, body) VALUES (?, ?, ?, ?)', rollout.id, rollout.releaseId, rollout.version, encodeJson(rollout));
+    });
+  }
+
+  getRollout(rolloutId: string): Promise<Rollout | null> {
+    return this.use({ op: 'getRollout' }, 'single', (c) => {
+      const row = c.get('SELECT * FROM rollouts WHERE id = ?', rolloutId);
+      return row === undefined ? null : rolloutFromRow(row);
+    });
+  }
+
+  listRollouts(): Promise<Rollout[]> {
+    return this.use({ op: 'listRollouts' }, 'single', (c) => c.all('SELECT * FROM rollouts ORDER BY id').map(rolloutFromRow));
+  }
+
+  saveRollout(rollout: Rollout, expectedVersion: number): Promise<boolean> {
+    return this.use({ op: 'saveRollout' }, 'single', (c) =>
+      c.run('UPDATE rollouts SET version = ?, body = ? WHERE id = ? AND version = ?', rollout.version, encodeJson(rollout), rollout.id, expectedVersion).changes === 1);
+  }
+
+  listReleaseJobs(releaseId: string): Promise<ReleaseJob[]> {
+    return this.use({ op: 'listReleaseJobs' }, 'single', (c) =>
+      c.all('SELECT id, home_id, device_id, release_id, state, state_since FROM jobs WHERE release_id = ?', releaseId).map(releaseJobFromRow));
   }
 
   // ---- skips and credentials ----

@@ -9,10 +9,10 @@ import type { ErrorCode, JobState } from '@firmward/core';
 import type { EventQuery, HistoryEvent } from '@firmward/ports';
 // Types only (erased at run time): the read models are defined once, beside the HubService.
 import type {
-  DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, JobView,
+  DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, JobView, RolloutView, StartRolloutInput,
 } from '../../hub/src/service.ts';
 
-export type { DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, JobView };
+export type { DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, JobView, RolloutView, StartRolloutInput };
 
 export interface HubClientOptions {
   /** e.g. http://127.0.0.1:8080 */
@@ -82,6 +82,15 @@ export class HubClient {
   }
   skip(homeId: string): Promise<HomeView> {
     return this.#call('POST', `/api/v1/homes/${encodeURIComponent(homeId)}/skip`, {});
+  }
+  listRollouts(): Promise<RolloutView[]> {
+    return this.#call('GET', '/api/v1/rollouts');
+  }
+  startRollout(input: StartRolloutInput): Promise<RolloutView> {
+    return this.#call('POST', '/api/v1/rollouts', input);
+  }
+  actOnRollout(rolloutId: string, action: 'pause' | 'resume' | 'abort'): Promise<RolloutView> {
+    return this.#call('POST', `/api/v1/rollouts/${encodeURIComponent(rolloutId)}/${action}`, {});
   }
   listDevices(query: { homeId?: string } = {}): Promise<DeviceView[]> {
     return this.#call('GET', `/api/v1/devices${queryString(query)}`);

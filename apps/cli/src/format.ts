@@ -3,7 +3,7 @@
  * hub explains arrives as a sentence (`summary`, reasons); this only lays the sentences out.
  */
 import type { HistoryEvent } from '@firmward/ports';
-import type { DeviceView, HealthView, HomeView, JobView } from './client.ts';
+import type { DeviceView, HealthView, HomeView, JobView, RolloutView } from './client.ts';
 
 /**
  * Columns padded to their widest cell; the last column is left ragged (it holds sentences).
@@ -114,4 +114,15 @@ export function formatJob(job: JobView): string {
 
 export function formatHome(home: HomeView): string {
   return `${home.name} (${home.id}): ${home.summary}`;
+}
+
+/** Every rollout with its waves and its one-sentence summary. */
+export function formatRollouts(rollouts: readonly RolloutView[]): string {
+  if (rollouts.length === 0) return 'No staged rollouts. Start one with "firmward rollout start <releaseId>".';
+  const rows = rollouts.map((r) => [
+    r.id, r.releaseId, r.state,
+    r.rules.waves.map((pct, i) => `${i === r.wave ? '[' : ''}${pct} %${i === r.wave ? ']' : ''}`).join(' → '),
+    r.summary,
+  ]);
+  return table(['ROLLOUT', 'RELEASE', 'STATE', 'WAVES (homes reached)', 'WHERE IT STANDS'], rows);
 }

@@ -10,7 +10,7 @@ import { FirmwardError, JOB_STATES, isFirmwardError } from '@firmward/core';
 import type { JobState } from '@firmward/core';
 import { registerReleaseCommands } from '@firmward/release-tool/cli';
 import { HubClient } from './client.ts';
-import { formatDevices, formatHistory, formatHome, formatJob, formatStatus } from './format.ts';
+import { formatDevices, formatHistory, formatHome, formatJob, formatRollouts, formatStatus } from './format.ts';
 import { watch } from './watch.ts';
 
 export const DEFAULT_HUB = 'http://127.0.0.1:8080';
@@ -38,6 +38,18 @@ export function resolveToken(flag: string | undefined, io: Pick<CliIo, 'env' | '
   }
   throw new FirmwardError('unauthorized',
     `No owner token found: pass --token, set FIRMWARD_OWNER_TOKEN, or run this where the hub keeps its data (looked for ${file}).`);
+}
+
+function percentList(value: string): number[] {
+  const list = value.split(',').map((p) => Number(p.trim()));
+  if (list.some((p) => !Number.isFinite(p) || p <= 0 || p > 100)) throw new InvalidArgumentError('must be percentages above 0 and at most 100, e.g. 1,5,25,100.');
+  return list;
+}
+
+function shareOf(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a share from 0 to 1, e.g. 0.05.');
+  return n;
 }
 
 function positiveInt(value: string): number {
@@ -172,6 +184,47 @@ export async function main(argv: readonly string[], io: CliIo = {
       if (opts.json === true) printJson(home);
       else print(formatHome(home));
     });
+
+  program.command('rollouts')
+    .description('staged rollouts across homes: which wave, what happened')
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const rollouts = await client().listRollouts();
+      if (opts.json === true) printJson(rollouts);
+      else print(formatRollouts(rollouts));
+    });
+
+  const rollout = program.command('rollout').description('start, pause, resume or abort a staged rollout');
+  rollout.command('start')
+    .description('roll a release out in growing waves of homes, stopping by itself on failures')
+    .argument('<releaseId>', 'e.g. acme/plug/1.2.0')
+    .option('--waves <percentages>', 'cumulative share of homes per wave, e.g. 1,5,25,100', percentList)
+    .option('--max-failure-rate <share>', 'stop when more than this share of finished updates failed, e.g. 0.05', shareOf)
+    .option('--min-finished <n>', 'finished updates before the failure rate counts', positiveInt)
+    .option('--max-stuck <n>', 'stop when this many updates are stuck', positiveInt)
+    .option('--json', 'print the raw JSON')
+    .action(async (releaseId: string, opts: { waves?: number[]; maxFailureRate?: number; minFinished?: number; maxStuck?: number; json?: boolean }) => {
+      const started = await client().startRollout({
+        releaseId,
+        ...(opts.waves !== undefined && { waves: opts.waves }),
+        ...(opts.maxFailureRate !== undefined && { maxFailureRate: opts.maxFailureRate }),
+        ...(opts.minFinished !== undefined && { minFinished: opts.minFinished }),
+        ...(opts.maxStuck !== undefined && { maxStuck: opts.maxStuck }),
+      });
+      if (opts.json === true) printJson(started);
+      else print(formatRollouts([started]));
+    });
+  for (const action of ['pause', 'resume', 'abort'] as const) {
+    rollout.command(action)
+      .description(action === 'pause' ? 'hold every update of the rollout that has not started' : action === 'resume' ? 'go on with a paused or stopped rollout' : 'call the rollout off: updates not started are cancelled')
+      .argument('<rolloutId>')
+      .option('--json', 'print the raw JSON')
+      .action(async (rolloutId: string, opts: { json?: boolean }) => {
+        const view = await client().actOnRollout(rolloutId, action);
+        if (opts.json === true) printJson(view);
+        else print(formatRollouts([view]));
+      });
+  }
 
   program.command('skip')
     .description('let a halted home go on without the failed device\'s update')

@@ -80,6 +80,23 @@ describe('firmward CLI', () => {
     }
   });
 
+  test('rollout start, rollouts, pause: the hub\'s rollout and its sentence; bad waves refused before asking the hub', async () => {
+    const started = await firmward(['--token', TOKEN, 'rollout', 'start', 'acme/plug/1.1.0', '--waves', '10,50,100', '--max-failure-rate', '0.1', '--json']);
+    assert.equal(started.code, 0, started.stdout);
+    const view = JSON.parse(started.stdout) as { id: string; rules: { waves: number[]; maxFailureRate: number } };
+    assert.deepEqual(view.rules.waves, [10, 50, 100]);
+    assert.equal(view.rules.maxFailureRate, 0.1);
+    const listed = await firmward(['--token', TOKEN, 'rollouts']);
+    assert.match(listed.stdout, /acme\/plug\/1\.1\.0\s+running\s+\[10 %\] → 50 % → 100 %/);
+    const paused = await firmward(['--token', TOKEN, 'rollout', 'pause', view.id]);
+    assert.match(paused.stdout, /paused\s/);
+    const calls = fake.calls.length;
+    const bad = await firmward(['--token', TOKEN, 'rollout', 'start', 'acme/plug/1.1.0', '--waves', '10,abc']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /percentages/);
+    assert.equal(fake.calls.length, calls, 'refused before the hub was asked');
+  });
+
   test('status --home shows only that home', async () => {
     const { code, stdout } = await firmward(['--token', TOKEN, 'status', '--home', 'home-2', '--json']);
     assert.equal(code, 0);

@@ -5,10 +5,11 @@
  * through the same transition function. Restart-safe: everything it needs is in the store.
  */
 import {
-  DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, isActive, isFirmwardError, isTerminal, newJob, planReleases, sequenceHome, skipKey, transition,
+  DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, advanceRollout, assignWaves, isActive, isFirmwardError, isTerminal, newJob, planReleases,
+  rolloutProgress, sequenceHome, skipKey, transition,
 } from '@firmward/core';
 import type {
-  Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, StateChange,
+  Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, Rollout, StateChange,
 } from '@firmward/core';
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
 import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
@@ -56,6 +57,8 @@ export class RolloutEngine implements GatewayHandler {
   #listeningSince: EpochMs = 0;
   /** When each job's last command went out, to re-send unanswered ones. */
   readonly #sentAt = new Map<string, EpochMs>();
+  /** The staged rollouts as of this tick, by release id, each with the wave of every home. */
+  #rollouts = new Map<string, { rollout: Rollout; waves: Map<string, number> }>();
   /** Since when each device has been busy (its usage history is built from these periods). */
   readonly #busySince = new Map<string, EpochMs>();
   #abort: AbortController | null = null;
@@ -109,8 +112,47 @@ export class RolloutEngine implements GatewayHandler {
     if (now - this.#releasesRefreshedAt >= this.#d.config.releaseRefreshSeconds * SECOND_MS) await this.refreshReleases();
     if (this.#planDirty) await this.plan(now);
     if (now - this.#prunedAt >= HOUR_MS) await this.#prune(now);
-    for (const home of await this.#d.store.listHomes()) {
+    const homes = await this.#d.store.listHomes();
+    await this.#advanceRollouts(homes.map((h) => h.id), now);
+    for (const home of homes) {
       await this.#homes.run(home.id, () => this.#sequence(home.id));
+    }
+  }
+
+  /**
+   * Staged rollouts: each running one opens its next wave once the newest is done, or stops by
+   * itself on too many failures or stuck updates (core rollout.ts). Every hub instance computes the
+   * same waves; the compare-and-set on the rollout's version lets exactly one of them move it on.
+   * An aborted rollout's updates that have not started are cancelled; running ones finish.
+   */
+  async #advanceRollouts(homeIds: string[], now: EpochMs): Promise<void> {
+    const current = new Map<string, { rollout: Rollout; waves: Map<string, number> }>();
+    for (let rollout of await this.#d.store.listRollouts()) {
+      const waves = assignWaves(rollout, homeIds);
+      if (rollout.state === 'running') {
+        const jobs = await this.#d.store.listReleaseJobs(rollout.releaseId);
+        const next = advanceRollout(rollout, rolloutProgress(rollout, jobs, waves, now), now);
+        if (next && (await this.#d.store.saveRollout(next, rollout.version))) {
+          const entry = next.log[next.log.length - 1];
+          this.#log.info(`rollout ${rollout.releaseId}: ${entry?.message ?? next.state}`, { rolloutId: rollout.id });
+          rollout = next;
+        }
+      }
+      if (rollout.state === 'aborted') await this.#cancelNotStarted(rollout);
+      current.set(rollout.releaseId, { rollout, waves });
+    }
+    this.#rollouts = current;
+  }
+
+  async #cancelNotStarted(rollout: Rollout): Promise<void> {
+    for (const job of await this.#d.store.listReleaseJobs(rollout.releaseId)) {
+      if (job.state !== 'queued' && job.state !== 'waiting') continue;
+      try {
+        await this.applyAs(job.id, { type: 'cancel', by: 'hub', message: rollout.reason?.message ?? 'The staged rollout was called off.' }, 'hub');
+      } catch (error) {
+        // Moved on meanwhile (another instance, a person): the next tick looks again.
+        if (!isFirmwardError(error, 'conflict') && !isFirmwardError(error, 'illegal_transition')) throw error;
+      }
     }
   }
 
@@ -165,7 +207,8 @@ export class RolloutEngine implements GatewayHandler {
       now,
       devices,
       homes: new Map(homes.map((h) => [h.id, h])),
-      releases: [...this.#releases.values()],
+      // A release whose staged rollout was called off is not planned again.
+      releases: [...this.#releases.values()].filter((r) => this.#rollouts.get(r.id)?.rollout.state !== 'aborted'),
       openJobsByDevice: new Map(open.map((j) => [j.deviceId, j])),
       skipped,
     });
@@ -242,7 +285,8 @@ export class RolloutEngine implements GatewayHandler {
       const tel = await this.#d.store.getTelemetry(d.id, since, now - t.usageLookbackDays * DAY_MS);
       conditions.set(d.id, { online: d.online, report: d.report, ...tel, usage: this.#withOpenUsage(d.id, tel.usage, now) });
     }
-    return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince };
+    const rollouts = new Map([...this.#rollouts].map(([releaseId, r]) => [releaseId, { rollout: r.rollout, wave: r.waves.get(home.id) }]));
+    return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince, rollouts };
   }
 
   /** A device busy right now counts as used up to now. */

@@ -2,14 +2,17 @@
  * HubService over the engine and the store: read models with one sentence per device, and a
  * person's actions, each through the same gates as automation (and each recorded with who).
  */
-import { FirmwardError, effectiveWindow, isActive, isTerminal, newJob, parseTimeOfDay, planReleases, validateTimeZone } from '@firmward/core';
-import type { EpochMs, Home, HomeSettings, Job, Release, Vulnerability } from '@firmward/core';
+import {
+  DEFAULT_ROLLOUT_RULES, FirmwardError, actOnRollout, assignWaves, effectiveWindow, isActive, isTerminal, newJob, newRollout, parseTimeOfDay, planReleases,
+  rolloutProgress, validateTimeZone,
+} from '@firmward/core';
+import type { EpochMs, Home, HomeSettings, Job, Release, Rollout, RolloutAction, Vulnerability } from '@firmward/core';
 import type { Clock, DeviceRow, EventQuery, HistoryEvent, NewHistoryEvent, Store } from '@firmward/ports';
 import type { RolloutEngine } from './engine.ts';
 import { stripRow } from './engine.ts';
 import type { ReleaseSources, SourceRefusal } from './release-sources.ts';
 import type {
-  DeviceSettingsPatch, DeviceUpdateView, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView,
+  DeviceSettingsPatch, DeviceUpdateView, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView, RolloutView, StartRolloutInput,
 } from './service.ts';
 
 export interface HubServiceDeps {
@@ -194,6 +197,60 @@ export class DefaultHubService implements HubService {
       this.#d.engine.markPlanDirty();
       return this.#homeView((await this.#d.store.getHome(homeId))!);
     });
+  }
+
+  // ── staged rollouts ─────────────────────────────────────────────────────────────────────────
+
+  async startRollout(input: StartRolloutInput, actor: string): Promise<RolloutView> {
+    const { releaseId, ...rules } = input;
+    const release = this.#d.engine.releases.get(releaseId);
+    if (!release) throw new FirmwardError('not_found', `There is no release "${releaseId}" from a trusted source.`);
+    if (release.retracted) throw new FirmwardError('retracted', `${releaseId} is retracted by its maker; it is not rolled out.`);
+    const rollout = newRollout({ id: crypto.randomUUID(), releaseId, rules: { ...DEFAULT_ROLLOUT_RULES, ...rules }, actor }, this.#d.clock.now());
+    try {
+      await this.#d.store.insertRollout(rollout);
+    } catch (error) {
+      if (error instanceof FirmwardError && error.code === 'conflict') throw new FirmwardError('conflict', `${releaseId} already has a staged rollout; pause, resume or abort that one.`, { cause: error });
+      throw error;
+    }
+    this.#d.engine.markPlanDirty();
+    return this.#rolloutView(rollout);
+  }
+
+  async listRollouts(): Promise<RolloutView[]> {
+    const rollouts = await this.#d.store.listRollouts();
+    return Promise.all(rollouts.map((r) => this.#rolloutView(r)));
+  }
+
+  async getRollout(rolloutId: string): Promise<RolloutView> {
+    return this.#rolloutView(await this.#rollout(rolloutId));
+  }
+
+  async actOnRollout(rolloutId: string, action: RolloutAction, actor: string): Promise<RolloutView> {
+    const rollout = await this.#rollout(rolloutId);
+    const next = actOnRollout(rollout, action, actor, this.#d.clock.now());
+    if (!(await this.#d.store.saveRollout(next, rollout.version))) throw new FirmwardError('conflict', 'The rollout changed while you acted; look again and retry.');
+    this.#d.engine.markPlanDirty();
+    return this.#rolloutView(next);
+  }
+
+  async #rollout(rolloutId: string): Promise<Rollout> {
+    const rollout = await this.#d.store.getRollout(rolloutId);
+    if (!rollout) throw new FirmwardError('not_found', `There is no rollout "${rolloutId}".`);
+    return rollout;
+  }
+
+  async #rolloutView(rollout: Rollout): Promise<RolloutView> {
+    const homes = await this.#d.store.listHomes();
+    const waves = assignWaves(rollout, homes.map((h) => h.id));
+    const homesPerWave = rollout.rules.waves.map((_, i) => [...waves.values()].filter((w) => w === i).length);
+    const progress = rolloutProgress(rollout, await this.#d.store.listReleaseJobs(rollout.releaseId), waves, this.#d.clock.now());
+    const counted = `${progress.succeeded} updated, ${progress.failed} failed, ${progress.running} running, ${progress.waiting} waiting`;
+    const wave = `wave ${rollout.wave + 1} of ${rollout.rules.waves.length} (${rollout.rules.waves[rollout.wave]} % of homes)`;
+    const summary = rollout.state === 'running' ? `Running, ${wave}: ${counted}.`
+      : rollout.state === 'completed' ? `Completed: ${counted}.`
+        : `${rollout.reason?.message ?? rollout.state} (${wave}: ${counted}.)`;
+    return { ...rollout, homesPerWave, progress, summary };
   }
 
   async skip(homeId: string, actor: string): Promise<HomeView> {

@@ -4,7 +4,7 @@
  * The HTTP layer maps FirmwardError codes to statuses; nothing here knows about HTTP.
  */
 import type {
-  Device, DeviceReport, HomeSettings, Job, JobState, Policy, PreflightThresholds, Reason, RecoveryInstructions, UsageSchedule, Vulnerability,
+  Rollout, RolloutAction, RolloutProgress, RolloutRules, Device, DeviceReport, HomeSettings, Job, JobState, Policy, PreflightThresholds, Reason, RecoveryInstructions, UsageSchedule, Vulnerability,
 } from '@firmward/core';
 import type { EventQuery, HistoryEvent } from '@firmward/ports';
 
@@ -112,6 +112,21 @@ export interface HubService {
   skip(homeId: string, actor: string): Promise<HomeView>;
   updateHomeSettings(homeId: string, patch: HomeSettingsPatch, actor: string): Promise<HomeView>;
   updateDeviceSettings(deviceId: string, patch: DeviceSettingsPatch, actor: string): Promise<DeviceView>;
+  /** Staged rollouts across homes: a release in growing waves, stopping by itself on failures. */
+  startRollout(input: StartRolloutInput, actor: string): Promise<RolloutView>;
+  listRollouts(): Promise<RolloutView[]>;
+  getRollout(rolloutId: string): Promise<RolloutView>;
+  actOnRollout(rolloutId: string, action: RolloutAction, actor: string): Promise<RolloutView>;
   /** Live updates for the dashboard and `firmward watch`; returns an unsubscribe function. */
   subscribe(listener: (event: HistoryEvent) => void): () => void;
+}
+
+export type StartRolloutInput = { releaseId: string } & Partial<RolloutRules>;
+
+/** A rollout with where it stands: homes per wave, and its updates counted from its start (or resume). */
+export interface RolloutView extends Rollout {
+  homesPerWave: number[];
+  progress: RolloutProgress;
+  /** One sentence: where the rollout is and what happens next. */
+  summary: string;
 }

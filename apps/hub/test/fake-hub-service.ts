@@ -4,11 +4,11 @@
  * refused a request *without* reaching the service. It decides nothing about safety: the engine's
  * own tests own the invariants.
  */
-import { DEFAULT_THRESHOLDS, DEFAULT_WINDOW, FirmwardError, isCancellable } from '@firmward/core';
-import type { JobState } from '@firmward/core';
+import { DEFAULT_ROLLOUT_RULES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW, FirmwardError, actOnRollout, isCancellable, newRollout } from '@firmward/core';
+import type { JobState, Rollout, RolloutAction } from '@firmward/core';
 import type { EventQuery, HistoryEvent } from '@firmward/ports';
 import type {
-  DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView,
+  DeviceSettingsPatch, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView, RolloutView, StartRolloutInput,
 } from '../src/service.ts';
 
 export interface Call {
@@ -198,6 +198,40 @@ export class FakeHubService implements HubService {
     const next: DeviceView = { ...device, ...patch, thresholds: { ...device.thresholds, ...patch.thresholds } };
     this.devices.set(deviceId, next);
     return Promise.resolve(next);
+  }
+  /** Rollouts as the real service keeps them, without a fleet behind them: no homes, nothing counted. */
+  readonly rollouts = new Map<string, RolloutView>();
+  startRollout(input: StartRolloutInput, actor: string): Promise<RolloutView> {
+    this.#enter('startRollout', [input, actor]);
+    const { releaseId, ...rules } = input;
+    if ([...this.rollouts.values()].some((r) => r.releaseId === releaseId)) throw new FirmwardError('conflict', `${releaseId} already has a staged rollout.`);
+    const rollout = newRollout({ id: `rollout-${this.rollouts.size + 1}`, releaseId, rules: { ...DEFAULT_ROLLOUT_RULES, ...rules }, actor }, this.now);
+    return Promise.resolve(this.#rolloutView(rollout));
+  }
+  listRollouts(): Promise<RolloutView[]> {
+    this.#enter('listRollouts', []);
+    return Promise.resolve([...this.rollouts.values()]);
+  }
+  getRollout(rolloutId: string): Promise<RolloutView> {
+    this.#enter('getRollout', [rolloutId]);
+    const rollout = this.rollouts.get(rolloutId);
+    if (!rollout) throw new FirmwardError('not_found', `There is no rollout "${rolloutId}".`);
+    return Promise.resolve(rollout);
+  }
+  actOnRollout(rolloutId: string, action: RolloutAction, actor: string): Promise<RolloutView> {
+    this.#enter('actOnRollout', [rolloutId, action, actor]);
+    const rollout = this.rollouts.get(rolloutId);
+    if (!rollout) throw new FirmwardError('not_found', `There is no rollout "${rolloutId}".`);
+    return Promise.resolve(this.#rolloutView(actOnRollout(rollout, action, actor, this.now)));
+  }
+  #rolloutView(rollout: Rollout): RolloutView {
+    const view: RolloutView = {
+      ...rollout, homesPerWave: rollout.rules.waves.map(() => 0),
+      progress: { finished: 0, succeeded: 0, failed: 0, running: 0, stuck: 0, waiting: 0, waveDone: false },
+      summary: rollout.state === 'running' ? `Running, wave ${rollout.wave + 1} of ${rollout.rules.waves.length}.` : (rollout.reason?.message ?? rollout.state),
+    };
+    this.rollouts.set(rollout.id, view);
+    return view;
   }
   subscribe(listener: (event: HistoryEvent) => void): () => void {
     this.listeners.add(listener);

@@ -162,7 +162,7 @@ export interface RolloutProgress {
 }
 
 /** Counts the release's jobs in the opened waves (the waves up to and including `rollout.wave`). */
-export function rolloutProgress(rollout: Rollout, jobs: readonly Job[], waveOf: ReadonlyMap<string, number>, now: EpochMs): RolloutProgress {
+export function rolloutProgress(rollout: Rollout, jobs: readonly Pick<Job, 'homeId' | 'releaseId' | 'state' | 'stateSince'>[], waveOf: ReadonlyMap<string, number>, now: EpochMs): RolloutProgress {
   const p: RolloutProgress = { finished: 0, succeeded: 0, failed: 0, running: 0, stuck: 0, waiting: 0, waveDone: true };
   let currentOpen = 0;
   let currentRunning = 0;

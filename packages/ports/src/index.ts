@@ -1,5 +1,5 @@
 export type { Clock } from './clock.ts';
-export type { Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow } from './store.ts';
+export type { Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob } from './store.ts';
 export type { ReleaseSource } from './release-source.ts';
 export type { DeviceGateway, GatewayHandler } from './device-gateway.ts';
 export type { Bridge, BridgeHandler, DiscoveredDevice } from './bridge.ts';
@@ -10,3 +10,4 @@ export { consoleLogger, silentLogger } from './logger.ts';
 export { LoopbackGateway } from './loopback-gateway.ts';
 export type { LoopbackDeviceEnd } from './loopback-gateway.ts';
 export { MemoryReleaseSource } from './memory-release-source.ts';
+export { BlobVerifier, checkBlobExpectation, imageBlobKey, lengthMismatch, resolveByteRange, sha256OfBlobKey, type BlobExpectation, type BlobKey, type BlobStat, type BlobStore, type ByteRange, type DownloadUrlOptions } from './blob-store.ts';

@@ -1,6 +1,6 @@
 import type {
   Device, DeviceReport, EpochMs, Home, HomeHalt, HomeSettings, Interval, Job, JobState, Policy, Release, SignalSample,
-  StateChange, UsageSchedule, PreflightThresholds,
+  StateChange, UsageSchedule, PreflightThresholds, Rollout,
 } from '@firmward/core';
 
 /** One line of the history: who, what, when, why. */
@@ -31,6 +31,9 @@ export interface EventQuery {
   beforeId?: number;
   limit: number;
 }
+
+/** The columns of a job a staged rollout counts. */
+export type ReleaseJob = Pick<Job, 'id' | 'homeId' | 'deviceId' | 'releaseId' | 'state' | 'stateSince'>;
 
 export interface JobQuery {
   homeId?: string;
@@ -100,6 +103,15 @@ export interface Store {
   removeSkips(deviceId: string): Promise<void>;
   /** Keys `${deviceId}|${releaseId}`. */
   listSkips(): Promise<Set<string>>;
+
+  /** A new staged rollout; `conflict` when the release already has one. */
+  insertRollout(rollout: Rollout): Promise<void>;
+  getRollout(rolloutId: string): Promise<Rollout | null>;
+  listRollouts(): Promise<Rollout[]>;
+  /** Compare-and-set on `version`: saves only if the stored rollout is still at `expectedVersion`. */
+  saveRollout(rollout: Rollout, expectedVersion: number): Promise<boolean>;
+  /** Every job of a release, unbounded and light: what a rollout counts. */
+  listReleaseJobs(releaseId: string): Promise<ReleaseJob[]>;
 
   /** The hash of a device's MQTT secret (never the secret itself). */
   setDeviceSecret(deviceId: string, secretHash: string): Promise<void>;

@@ -12,7 +12,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { ACTIVE_STATES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW, isFirmwardError, JOB_STATES, newJob, TERMINAL_STATES } from '@firmward/core';
+import {
+  ACTIVE_STATES, DEFAULT_ROLLOUT_RULES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW, actOnRollout, isFirmwardError, JOB_STATES, newJob, newRollout, TERMINAL_STATES,
+} from '@firmward/core';
 import type { Device, DeviceReport, ErrorCode, Home, Job, JobState, Release } from '@firmward/core';
 import type { NewHistoryEvent, Store } from '../src/store.ts';
 
@@ -341,6 +343,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         assert.deepEqual(await store.getRelease(a.id), retracted);
         assert.equal((await store.listReleases()).length, 2);
         await store.putReleases([]);
+      }));
+    });
+
+    describe('staged rollouts', () => {
+      test('insert, get, list; one rollout per release; compare-and-set saves; the release\'s jobs, light', () => withStore(async (store) => {
+        const release = makeRelease('2.0.0');
+        const rollout = newRollout({ id: 'r1', releaseId: release.id, rules: DEFAULT_ROLLOUT_RULES, actor: 'person:owner' }, 1_000);
+        await store.insertRollout(rollout);
+        assert.deepEqual(await store.getRollout('r1'), rollout);
+        assert.equal(await store.getRollout('nope'), null);
+        await assert.rejects(store.insertRollout({ ...rollout, id: 'r2' }), (e: unknown) => isFirmwardError(e, 'conflict'));
+        const paused = actOnRollout(rollout, 'pause', 'person:owner', 2_000);
+        assert.equal(await store.saveRollout(paused, rollout.version), true);
+        assert.equal(await store.saveRollout({ ...paused, version: paused.version + 1 }, rollout.version), false, 'a stale version does not save');
+        assert.deepEqual(await store.listRollouts(), [paused]);
+
+        await seedHome(store, 'h', 2);
+        await store.insertJob(makeJob('j1', 'h', 'h-d0', 'succeeded', { releaseId: release.id }));
+        await store.insertJob(makeJob('j2', 'h', 'h-d1', 'waiting', { releaseId: release.id }));
+        const jobs = await store.listReleaseJobs(release.id);
+        assert.deepEqual(jobs.map((j) => [j.id, j.homeId, j.deviceId, j.state]).sort(), [['j1', 'h', 'h-d0', 'succeeded'], ['j2', 'h', 'h-d1', 'waiting']]);
+        assert.deepEqual(await store.listReleaseJobs('acme/other/1.0.0'), []);
       }));
     });
 

@@ -18,7 +18,7 @@ import { mountDashboard, sessionGuard, usesSession } from './dashboard.ts';
 import { errorBody, errorResponse } from './errors.ts';
 import {
   DeviceSettingsPatchSchema, DevicesQuerySchema, EmptyBodySchema, EventStreamQuerySchema, EventsQuerySchema, ForceBodySchema,
-  HomeSettingsPatchSchema, IdParamSchema, JobsQuerySchema,
+  HomeSettingsPatchSchema, IdParamSchema, JobsQuerySchema, StartRolloutSchema,
 } from './schemas.ts';
 
 export interface HttpAppOptions {
@@ -191,6 +191,18 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
   });
 
   // --- history ---
+  // --- staged rollouts across homes ---
+  app.get('/api/v1/rollouts', async (c) => c.json(await service.listRollouts()));
+  app.post('/api/v1/rollouts', async (c) => c.json(await service.startRollout(await readBody(c, StartRolloutSchema), OWNER_ACTOR), 201));
+  app.get('/api/v1/rollouts/:id', async (c) => c.json(await service.getRollout(readId(c, 'id'))));
+  for (const action of ['pause', 'resume', 'abort'] as const) {
+    app.post(`/api/v1/rollouts/:id/${action}`, async (c) => {
+      const rolloutId = readId(c, 'id');
+      await readBody(c, EmptyBodySchema);
+      return c.json(await service.actOnRollout(rolloutId, action, OWNER_ACTOR));
+    });
+  }
+
   app.get('/api/v1/events', async (c) => c.json(await service.listEvents(readQuery(c, EventsQuerySchema))));
   app.get('/api/v1/events/stream', (c) => {
     const filter = readQuery(c, EventStreamQuerySchema);

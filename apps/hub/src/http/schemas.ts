@@ -70,6 +70,17 @@ export const DeviceSettingsPatchSchema = z.strictObject({
 /** Actions without parameters accept no body or `{}`; anything else is a mistake. */
 export const EmptyBodySchema = z.strictObject({});
 
+/** A staged rollout: the release, and any rule that differs from the defaults (core rollout.ts). */
+export const StartRolloutSchema = z.strictObject({
+  releaseId: z.string().min(1, { error: 'must name a release' }).max(MAX_ID_LENGTH),
+  waves: z.array(between(0.01, 100), { error: 'must be a list of cumulative percentages, e.g. [1, 5, 25, 100]' }).min(1).max(20).exactOptional(),
+  maxFailureRate: between(0, 1).exactOptional(),
+  minFinished: wholeNumber(1, 1_000_000).exactOptional(),
+  maxStuck: wholeNumber(1, 1_000_000).exactOptional(),
+  stuckAfterSeconds: wholeNumber(60, 30 * 24 * 3600).exactOptional(),
+  waveMaxSeconds: wholeNumber(60, 365 * 24 * 3600).exactOptional(),
+});
+
 export const ForceBodySchema = z.strictObject({ confirm: z.literal(true) });
 
 const booleanText = z.enum(['true', 'false']).transform((v) => v === 'true');

@@ -8,7 +8,8 @@
  * Messages of one device are delivered in order, one at a time, after `send` returns — as a
  * broker would — so the engine's per-home lock is never re-entered from inside a send.
  */
-import type { Clock, DeviceGateway, GatewayHandler } from '@firmward/ports';
+import type { Clock } from '../src/clock.ts';
+import type { DeviceGateway, GatewayHandler } from '../src/device-gateway.ts';
 import {
   PROTOCOL_VERSION, availabilitySchema, commandSchema, deviceEventSchema, deviceStateSchema, encode, parsePayload,
 } from '@firmward/protocol';
@@ -22,6 +23,8 @@ export interface InstantDeviceIdentity {
 }
 
 interface InstantDevice extends InstantDeviceIdentity {
+  /** Its new image does not come up: it rolls back to the old one (fault injection for tests). */
+  failsUpdate: boolean;
   activeSlot: 'a' | 'b';
   /** The offer being worked on: its id and the version it brings. */
   job: { jobId: string; version: string; phase: 'downloaded' | 'installing' } | null;
@@ -49,8 +52,13 @@ export class InstantDeviceGateway implements DeviceGateway {
     this.#clock = clock;
   }
 
-  addDevice(deviceId: string, identity: InstantDeviceIdentity): void {
-    this.#devices.set(deviceId, { ...identity, activeSlot: 'a', job: null });
+  addDevice(deviceId: string, identity: InstantDeviceIdentity, o: { failsUpdate?: boolean } = {}): void {
+    this.#devices.set(deviceId, { ...identity, failsUpdate: o.failsUpdate ?? false, activeSlot: 'a', job: null });
+  }
+
+  /** What the device runs now. */
+  versionOf(deviceId: string): string | undefined {
+    return this.#devices.get(deviceId)?.firmwareVersion;
   }
 
   start(handler: GatewayHandler): Promise<void> {
@@ -97,6 +105,17 @@ export class InstantDeviceGateway implements DeviceGateway {
         this.#enqueue(deviceId, async (h) => {
           await this.#event(h, deviceId, { v: PROTOCOL_VERSION, type: 'progress', jobId: cmd.jobId, phase: 'installing', percent: 0 });
           await this.#event(h, deviceId, { v: PROTOCOL_VERSION, type: 'progress', jobId: cmd.jobId, phase: 'rebooting', percent: null });
+          if (device.failsUpdate) {
+            // The new image does not come up; the bootloader falls back to the old slot.
+            device.job = null;
+            this.counts.deviceMessages++;
+            await h.onState(deviceId, this.#wire(deviceStateSchema, this.#state(deviceId)), this.#clock.now());
+            await this.#event(h, deviceId, {
+              v: PROTOCOL_VERSION, type: 'result', jobId: cmd.jobId, outcome: 'rolled-back', firmwareVersion: device.firmwareVersion, healthy: true,
+              code: 'boot_failed', message: 'The new version did not start; the device went back to the old one.',
+            });
+            return;
+          }
           // The switch to the other slot: the new version runs, the job is over on the device's side.
           device.firmwareVersion = job.version;
           device.activeSlot = device.activeSlot === 'a' ? 'b' : 'a';
