@@ -331,6 +331,44 @@ abstract class PgSession implements Store {
     return this.use({ op: 'listReleases' }, 'single', async (q) => (await q.rows(`SELECT * FROM releases ORDER BY ${BY_ID}`)).map(releaseFromRow));
   }
 
+  // ---- work claiming ----
+
+  claimHomes(o: { owner: string; now: EpochMs; leaseMs: number }): Promise<string[]> {
+    return this.use({ op: 'claimHomes' }, 'atomic', async (q) => {
+      const until = o.now + o.leaseMs;
+      await q.run('INSERT INTO hub_instances (owner, seen_until) VALUES ($1, $2) ON CONFLICT (owner) DO UPDATE SET seen_until = excluded.seen_until', [o.owner, until]);
+      await q.run('DELETE FROM hub_instances WHERE seen_until < $1', [o.now]);
+      const [counts] = await q.rows('SELECT (SELECT count(*) FROM hub_instances) AS live, (SELECT count(*) FROM homes) AS homes, (SELECT count(*) FROM home_leases) AS leases');
+      const live = Number(counts?.live ?? 1);
+      const homes = Number(counts?.homes ?? 0);
+      if (Number(counts?.leases ?? 0) < homes) {
+        await q.run("INSERT INTO home_leases (home_id, owner, until) SELECT id, '', 0 FROM homes ON CONFLICT (home_id) DO NOTHING");
+      }
+      const share = Math.ceil(homes / Math.max(1, live));
+      const held = (await q.rows(`SELECT home_id FROM home_leases WHERE owner = $1 AND until >= $2 ORDER BY home_id ${'COLLATE "C"'}`, [o.owner, o.now])).map((r) => String(r.home_id));
+      const extras = held.slice(share);
+      for (const extra of extras) await q.run('UPDATE home_leases SET until = 0 WHERE owner = $1 AND home_id = $2', [o.owner, extra]);
+      const kept = held.slice(0, share);
+      await q.run('UPDATE home_leases SET until = $1 WHERE owner = $2 AND until >= $3', [until, o.owner, o.now]);
+      const need = share - kept.length;
+      // Row locks: rows another instance is claiming right now are skipped, never waited for.
+      const claimed = need <= 0 ? [] : (await q.rows(
+        `UPDATE home_leases SET owner = $1, until = $2 WHERE home_id IN (
+           SELECT home_id FROM home_leases WHERE until < $3 ORDER BY home_id LIMIT $4 FOR UPDATE SKIP LOCKED
+         ) RETURNING home_id`,
+        [o.owner, until, o.now, need],
+      )).map((r) => String(r.home_id));
+      return [...kept, ...claimed].sort();
+    });
+  }
+
+  releaseHomes(owner: string): Promise<void> {
+    return this.use({ op: 'releaseHomes' }, 'atomic', async (q) => {
+      await q.run('UPDATE home_leases SET until = 0 WHERE owner = $1', [owner]);
+      await q.run('DELETE FROM hub_instances WHERE owner = $1', [owner]);
+    });
+  }
+
   // ---- staged rollouts ----
 
   insertRollout(rollout: Rollout): Promise<void> {

@@ -160,6 +160,18 @@ CREATE TABLE rollouts (
 );
 CREATE INDEX jobs_by_release ON jobs(release_id);
 ` },
+  { version: 4, name: 'work claiming', sql: `
+CREATE TABLE hub_instances (
+  owner TEXT PRIMARY KEY,
+  seen_until BIGINT NOT NULL
+);
+CREATE TABLE home_leases (
+  home_id TEXT PRIMARY KEY REFERENCES homes(id) ON DELETE CASCADE,
+  owner TEXT NOT NULL,
+  until BIGINT NOT NULL
+);
+CREATE INDEX home_leases_by_until ON home_leases(until);
+` },
 ];
 
 export const SCHEMA_MIGRATIONS_SQL = `

@@ -285,6 +285,37 @@ abstract class SqliteSession implements Store {
     return this.use({ op: 'listReleases' }, 'single', (c) => c.all('SELECT * FROM releases ORDER BY id').map(releaseFromRow));
   }
 
+  // ---- work claiming ----
+
+  claimHomes(o: { owner: string; now: EpochMs; leaseMs: number }): Promise<string[]> {
+    return this.use({ op: 'claimHomes' }, 'atomic', (c) => {
+      const until = o.now + o.leaseMs;
+      c.run('INSERT INTO hub_instances (owner, seen_until) VALUES (?, ?) ON CONFLICT (owner) DO UPDATE SET seen_until = excluded.seen_until', o.owner, until);
+      c.run('DELETE FROM hub_instances WHERE seen_until < ?', o.now);
+      c.run("INSERT INTO home_leases (home_id, owner, until) SELECT id, '', 0 FROM homes WHERE id NOT IN (SELECT home_id FROM home_leases)");
+      const live = Number(c.get('SELECT count(*) AS n FROM hub_instances')?.n ?? 1);
+      const homes = Number(c.get('SELECT count(*) AS n FROM homes')?.n ?? 0);
+      const share = Math.ceil(homes / Math.max(1, live));
+      const held = c.all('SELECT home_id FROM home_leases WHERE owner = ? AND until >= ? ORDER BY home_id', o.owner, o.now).map((r) => String(r.home_id));
+      for (const extra of held.slice(share)) c.run('UPDATE home_leases SET until = 0 WHERE home_id = ? AND owner = ?', extra, o.owner);
+      const kept = held.slice(0, share);
+      c.run('UPDATE home_leases SET until = ? WHERE owner = ? AND until >= ?', until, o.owner, o.now);
+      const need = share - kept.length;
+      const claimed = need <= 0 ? [] : c.all(
+        'UPDATE home_leases SET owner = ?, until = ? WHERE home_id IN (SELECT home_id FROM home_leases WHERE until < ? ORDER BY home_id LIMIT ?) RETURNING home_id',
+        o.owner, until, o.now, need,
+      ).map((r) => String(r.home_id));
+      return [...kept, ...claimed].sort();
+    });
+  }
+
+  releaseHomes(owner: string): Promise<void> {
+    return this.use({ op: 'releaseHomes' }, 'atomic', (c) => {
+      c.run('UPDATE home_leases SET until = 0 WHERE owner = ?', owner);
+      c.run('DELETE FROM hub_instances WHERE owner = ?', owner);
+    });
+  }
+
   // ---- staged rollouts ----
 
   insertRollout(rollout: Rollout): Promise<void> {

@@ -13,6 +13,8 @@ import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
 import { bridgesSchema } from './bridges.ts';
 import type { BridgesConfig } from './bridges.ts';
+import { imagesSchema } from './image-distribution.ts';
+import type { ImagesConfig } from './image-distribution.ts';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -46,6 +48,8 @@ export interface HubConfig {
   engine: { tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number };
   /** hawkBit's device API for devices whose own client speaks it (SWUpdate); see adapters/hawkbit. */
   ddi: DdiConfig;
+  /** Where devices download images: the hub itself (fs), or signed URLs of an S3-compatible store (image-distribution.ts). */
+  images: ImagesConfig;
   /** Zigbee2MQTT, Tasmota, Shelly and Home Assistant over their own MQTT (bridges.ts); all off by default. */
   bridges: BridgesConfig;
   logLevel: LogLevel;
@@ -130,6 +134,7 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'bridges.tasmota.password', kind: 'string', env: 'FIRMWARD_TASMOTA_PASSWORD', flag: null, secret: true },
   { key: 'bridges.shelly.password', kind: 'string', env: 'FIRMWARD_SHELLY_PASSWORD', flag: null, secret: true },
   { key: 'bridges.homeAssistant.password', kind: 'string', env: 'FIRMWARD_HOME_ASSISTANT_PASSWORD', flag: null, secret: true },
+  { key: 'images.secretAccessKey', kind: 'string', env: 'FIRMWARD_IMAGES_SECRET', flag: null, secret: true },
   { key: 'logLevel', kind: 'string', env: 'FIRMWARD_LOG_LEVEL', flag: 'log-level' },
 ];
 
@@ -206,6 +211,7 @@ const ConfigSchema = z.strictObject({
       .refine((t) => t !== '00:00:00', { error: 'must be at least one second' }).default('00:05:00'),
   }, { error: 'must be an object' }).prefault({})
     .refine((d) => !d.enabled || d.homeId !== '', { error: 'needs "homeId" when enabled: the home DDI devices join' }),
+  images: imagesSchema,
   bridges: bridgesSchema,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 }, { error: 'must be a JSON object' });
@@ -431,6 +437,7 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
       ...c.ddi, gatewayToken: c.ddi.gatewayToken ?? null,
       autoRegister: c.ddi.autoRegister === false ? false : { ...(c.ddi.autoRegister.allowedControllerIds !== undefined && { allowedControllerIds: c.ddi.autoRegister.allowedControllerIds }) },
     },
+    images: { ...c.images },
     bridges: structuredClone(c.bridges),
     logLevel: c.logLevel,
     configFile,

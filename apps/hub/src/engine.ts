@@ -23,6 +23,13 @@ export interface EngineConfig {
   offerResendSeconds: number;
   /** Re-read the release source this often. */
   releaseRefreshSeconds: number;
+  /**
+   * This instance's name among the hubs sharing a database, and how long its hold on a home lasts
+   * without renewal (a dead instance's homes are taken over after this long). Defaults: a fresh id,
+   * and three ticks but at least 5 s.
+   */
+  instanceId?: string;
+  claimLeaseMs?: number;
 }
 
 export interface EngineDeps {
@@ -64,9 +71,14 @@ export class RolloutEngine implements GatewayHandler {
   #abort: AbortController | null = null;
   #loop: Promise<void> | null = null;
 
+  readonly #instanceId: string;
+  readonly #claimLeaseMs: number;
+
   constructor(deps: EngineDeps) {
     this.#d = deps;
     this.#log = deps.log.child('engine');
+    this.#instanceId = deps.config.instanceId ?? crypto.randomUUID();
+    this.#claimLeaseMs = deps.config.claimLeaseMs ?? Math.max(3 * deps.config.tickMs, 5_000);
   }
 
   get releases(): ReadonlyMap<string, Release> {
@@ -100,6 +112,12 @@ export class RolloutEngine implements GatewayHandler {
     this.#abort?.abort();
     await this.#loop;
     this.#loop = null;
+    // A clean stop lets the other instances take this one's homes at once.
+    await this.#d.store.releaseHomes(this.#instanceId).catch((error: unknown) => this.#log.warn('could not let go of the homes', { error: describe(error) }));
+  }
+
+  get instanceId(): string {
+    return this.#instanceId;
   }
 
   markPlanDirty(): void {
@@ -114,8 +132,10 @@ export class RolloutEngine implements GatewayHandler {
     if (now - this.#prunedAt >= HOUR_MS) await this.#prune(now);
     const homes = await this.#d.store.listHomes();
     await this.#advanceRollouts(homes.map((h) => h.id), now);
-    for (const home of homes) {
-      await this.#homes.run(home.id, () => this.#sequence(home.id));
+    // Several instances on one database each sequence only the homes they hold (Store.claimHomes).
+    const held = await this.#d.store.claimHomes({ owner: this.#instanceId, now, leaseMs: this.#claimLeaseMs });
+    for (const homeId of held) {
+      await this.#homes.run(homeId, () => this.#sequence(homeId));
     }
   }
 

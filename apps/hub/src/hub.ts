@@ -3,7 +3,9 @@
  * (STYLE principle 5). main.ts calls it with the loaded config; tests call it with a temp folder,
  * a ManualClock and port 0, and get the same hub a user runs.
  */
-import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
 import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashSecret } from '@firmward/mqtt';
@@ -16,8 +18,10 @@ import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
 import { createBridges, createHomeAssistant } from './bridges.ts';
 import { GatewayRouter } from './gateway-router.ts';
+import { ImageDistribution } from './image-distribution.ts';
 import type { RoutedBridge } from './gateway-router.ts';
 import { ReleaseSources } from './release-sources.ts';
+import { writeSecretFile } from './secret-file.ts';
 import { createHttpApp, serveHttp } from './http/index.ts';
 import { DefaultHubService } from './hub-service.ts';
 
@@ -63,6 +67,23 @@ async function openStore(config: HubConfig, log: Logger): Promise<Store> {
       return store;
     }
   }
+}
+
+/**
+ * This hub's name among instances sharing a database, kept in its data folder: after a restart it
+ * picks up its own homes at once instead of waiting for its old leases to run out.
+ */
+function instanceIdOf(dataDir: string): string {
+  const file = path.join(dataDir, 'instance-id');
+  try {
+    const id = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9-]{8,64}$/.test(id)) return id;
+  } catch {
+    // first start: made below
+  }
+  const id = `${hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 24)}-${randomUUID().slice(0, 8)}`;
+  writeSecretFile(file, `${id}\n`);
+  return id;
 }
 
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
@@ -123,6 +144,12 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       const release = engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
       return release ? source.imagePath(release) : null;
     };
+    const distribution = new ImageDistribution(config.images, { clock: o.clock, log: log.child('images') });
+    stops.push(() => Promise.resolve(distribution.stop()));
+    const imageRedirect = async (releaseId: string): Promise<string | null> => {
+      const release = engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
+      return release ? distribution.downloadUrl(release, await source.imagePath(release)) : null;
+    };
     const onInternalError = (error: unknown) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) });
     // hawkBit's device API (SWUpdate and other DDI clients), a bridge like the others.
     const ddi = config.ddi.enabled
@@ -141,7 +168,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     let baseUrl = '';
     const engine = new RolloutEngine({
       store, gateway, source, clock: o.clock, log,
-      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: 300 },
+      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: 300, instanceId: instanceIdOf(config.dataDir) },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.
       repositoryUrl: (name) => (signed.some((r) => r.name === name) ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),
@@ -156,6 +183,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       ownerToken: o.ownerToken,
       maxBodyBytes: config.http.maxBodyBytes,
       imagePath,
+      imageRedirect,
       repositoryMetadata: async (name, file) => {
         const repository = signed.find((r) => r.name === name);
         return repository ? repository.metadataFile(file) : null;

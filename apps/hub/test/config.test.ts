@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       ownerToken: null,
       engine: { tickMs: 1000, silenceTimeoutSeconds: 900, offerResendSeconds: 30 },
       ddi: { enabled: false, tenant: 'DEFAULT', autoRegister: false, homeId: '', pollingSleep: '00:05:00', gatewayToken: null },
+      images: { kind: 'fs', endpoint: '', region: 'us-east-1', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: true, urlExpirySeconds: 900 },
       bridges: {
         zigbee2mqtt: { enabled: false, url: '', username: '', password: '', homeId: '', baseTopic: 'zigbee2mqtt' },
         tasmota: { enabled: false, url: '', username: '', password: '', homeId: '' },

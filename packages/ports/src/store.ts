@@ -104,6 +104,16 @@ export interface Store {
   /** Keys `${deviceId}|${releaseId}`. */
   listSkips(): Promise<Set<string>>;
 
+  /**
+   * Work claiming for hub instances sharing one database: renews this instance's heartbeat and
+   * leases, then claims free or expired homes (row locks, skipping rows another instance holds)
+   * up to a fair share — homes ÷ live instances — letting go of any beyond it. Returns the homes
+   * this instance holds until `now + leaseMs`; it sequences only those. An instance that dies
+   * stops renewing, and the others take its homes over once the lease runs out.
+   */
+  claimHomes(o: { owner: string; now: EpochMs; leaseMs: number }): Promise<string[]>;
+  /** Lets go of every lease of `owner` (a clean stop), so the others need not wait for them to expire. */
+  releaseHomes(owner: string): Promise<void>;
   /** A new staged rollout; `conflict` when the release already has one. */
   insertRollout(rollout: Rollout): Promise<void>;
   getRollout(rolloutId: string): Promise<Rollout | null>;

@@ -346,6 +346,28 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
       }));
     });
 
+    describe('work claiming', () => {
+      test('instances share the homes fairly, never hold the same home, and take over a dead one\'s homes when its lease runs out', () => withStore(async (store) => {
+        for (let h = 0; h < 9; h++) await store.putHome(makeHome(`home-${h}`));
+        const lease = 10_000;
+        const a1 = await store.claimHomes({ owner: 'a', now: 1_000, leaseMs: lease });
+        assert.equal(a1.length, 9, 'alone, an instance holds every home');
+        // b joins: a lets go of its share beyond half at its next claim, b takes what is free.
+        await store.claimHomes({ owner: 'b', now: 2_000, leaseMs: lease });
+        const a2 = await store.claimHomes({ owner: 'a', now: 3_000, leaseMs: lease });
+        const b2 = await store.claimHomes({ owner: 'b', now: 3_500, leaseMs: lease });
+        assert.equal(a2.length, 5);
+        assert.equal(b2.length, 4);
+        assert.deepEqual(a2.filter((h) => b2.includes(h)), [], 'no home held twice');
+        // a dies (stops renewing): once its leases expire, b takes everything.
+        const b3 = await store.claimHomes({ owner: 'b', now: 3_000 + lease + 1, leaseMs: lease });
+        assert.equal(b3.length, 9);
+        // A clean stop lets go at once.
+        await store.releaseHomes('b');
+        assert.equal((await store.claimHomes({ owner: 'c', now: 3_000 + lease + 2, leaseMs: lease })).length, 9);
+      }));
+    });
+
     describe('staged rollouts', () => {
       test('insert, get, list; one rollout per release; compare-and-set saves; the release\'s jobs, light', () => withStore(async (store) => {
         const release = makeRelease('2.0.0');

@@ -28,6 +28,8 @@ export interface HttpAppOptions {
   maxBodyBytes: number;
   /** The file of a release's image, or null when the hub does not know that release. */
   imagePath?: (releaseId: string) => Promise<string | null>;
+  /** Where the device should fetch a release's image instead of from the hub (a signed URL of the image store), or null. */
+  imageRedirect?: (releaseId: string) => Promise<string | null>;
   /** A metadata file of a signed repository the hub trusts, or null when it has no such repository. */
   repositoryMetadata?: (repository: string, file: string) => Promise<ReadableStream<Uint8Array> | null>;
   /** Told about every 500, so the hub can log what the caller is not shown. */
@@ -246,6 +248,9 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     const path = opts.imagePath === undefined ? null : await opts.imagePath(releaseId);
     const missing = () => new FirmwardError('not_found', `The hub has no firmware image for "${releaseId}".`);
     if (path === null) throw missing();
+    // With an image store that signs URLs, the bytes come from there; every resume asks again.
+    const elsewhere = opts.imageRedirect === undefined ? null : await opts.imageRedirect(releaseId);
+    if (elsewhere !== null) return c.redirect(elsewhere, 302);
     // @hono/node-server's serveStatic streams the file and answers Range requests (206 / 416),
     // which is what lets a device resume an interrupted download.
     const response = await serveStatic({ path })(c, () => Promise.resolve());
