@@ -201,6 +201,27 @@ describe('the dashboard in Chromium', { timeout: 5 * MINUTE_MS }, () => {
     }
   });
 
+  test('the fleet view shows the maker\'s signed repository and a staged rollout a person can pause', async () => {
+    // The kitchen plug's release: its one device is updated already, so the rollout disturbs nothing later.
+    const jobs = await (await demo.api('GET', '/api/v1/jobs?deviceId=kitchen-plug')).json() as { releaseId: string }[];
+    const releaseId = jobs[0]!.releaseId;
+    const started = await demo.api('POST', '/api/v1/rollouts', { releaseId, waves: [50, 100] });
+    assert.equal(started.status, 201);
+    const rollout = await started.json() as { id: string };
+    await page.getByRole('link', { name: 'Fleet' }).click();
+    const item = page.locator(`li[data-rollout="${rollout.id}"]`);
+    await item.waitFor();
+    assert.match(await page.locator('li[data-repository="acme-demo"]').innerText(), /signed by its maker and verified/);
+    assert.match(await item.innerText(), new RegExp(releaseId.replaceAll('/', '\\/')));
+    await item.getByRole('button', { name: 'Pause' }).click();
+    await item.getByRole('button', { name: 'Resume' }).waitFor();
+    assert.match(await item.locator('.rollout-summary').innerText(), /paused by owner/);
+    const after = await (await demo.api('GET', `/api/v1/rollouts/${rollout.id}`)).json() as { state: string };
+    assert.equal(after.state, 'paused');
+    await item.getByRole('button', { name: 'Call off' }).click();
+    await page.locator(`li[data-rollout="${rollout.id}"] .rollout-summary`, { hasText: 'called off' }).waitFor();
+  });
+
   test('the TV stayed on its version: the policy held it while the others updated', async () => {
     const tv = await device('living-tv');
     assert.equal(tv.firmwareVersion, '1.0.0');

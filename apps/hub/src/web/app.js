@@ -232,7 +232,7 @@ function scheduleRefresh() {
 
 function currentView() {
   const view = location.hash.replace('#', '');
-  return ['overview', 'history', 'settings'].includes(view) ? view : 'overview';
+  return ['overview', 'history', 'fleet', 'settings'].includes(view) ? view : 'overview';
 }
 
 async function render({ live = false } = {}) {
@@ -248,6 +248,7 @@ async function render({ live = false } = {}) {
   const focusKey = document.activeElement?.dataset?.key;
   let content;
   if (view === 'history') content = await historyView();
+  else if (view === 'fleet') content = await fleetView();
   else if (view === 'settings') content = settingsView();
   else content = overviewView();
   main.replaceChildren(content);
@@ -377,6 +378,42 @@ async function force(device) {
   } catch (e) {
     notify(`${device.name}: ${e.message}`, 'error');
   }
+}
+
+// ── fleet: where firmware comes from, how devices are reached, staged rollouts ───────────
+
+async function fleetView() {
+  const [health, rollouts] = await Promise.all([api('GET', '/api/v1/health'), api('GET', '/api/v1/rollouts')]);
+  const act = (rollout, action) => () => {
+    api('POST', `/api/v1/rollouts/${encodeURIComponent(rollout.id)}/${action}`, {})
+      .then((next) => { notify(`${rollout.releaseId}: ${next.summary}`); void render(); })
+      .catch((e) => notify(e.message, 'error'));
+  };
+  const button = (rollout, action, label, danger = false) =>
+    h('button', { type: 'button', ...(danger && { class: 'danger' }), 'data-key': `${action}-${rollout.id}`, onclick: act(rollout, action) }, label);
+  return h('div', { class: 'fleet' },
+    h('h1', {}, 'Fleet'),
+    h('section', { 'aria-labelledby': 'sources-title' },
+      h('h2', { id: 'sources-title' }, 'Where firmware comes from'),
+      health.repositories.length === 0
+        ? h('p', {}, 'No signed release repository is configured: no release reaches a device.')
+        : h('ul', { class: 'sources' }, health.repositories.map((r) =>
+          h('li', { 'data-repository': r.name },
+            h('strong', {}, r.name), ' — ',
+            r.trusted ? 'signed by its maker and verified.' : h('span', { class: 'refused' }, `refused (${r.code}): ${r.message}`)))),
+      h('p', {}, `Devices are reached through: ${health.gateway.split('+').join(', ')}.`)),
+    h('section', { 'aria-labelledby': 'rollouts-title' },
+      h('h2', { id: 'rollouts-title' }, 'Staged rollouts'),
+      rollouts.length === 0
+        ? h('p', {}, 'None. A release reaches every home at once unless a rollout stages it (firmward rollout start).')
+        : h('ul', { class: 'rollouts' }, rollouts.map((r) => h('li', { 'data-rollout': r.id },
+          h('h3', {}, r.releaseId),
+          h('p', { class: 'rollout-summary' }, r.summary),
+          h('p', {}, `Waves: ${r.rules.waves.map((pct, i) => `${pct} % (${r.homesPerWave[i]} homes)${i === r.wave ? ' ◀' : ''}`).join(' → ')}`),
+          h('div', { class: 'actions' },
+            r.state === 'running' ? button(r, 'pause', 'Pause') : null,
+            r.state === 'paused' || r.state === 'stopped' ? button(r, 'resume', 'Resume') : null,
+            r.state !== 'aborted' && r.state !== 'completed' ? button(r, 'abort', 'Call off', true) : null))))));
 }
 
 async function historyView() {
