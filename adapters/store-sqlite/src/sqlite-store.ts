@@ -422,8 +422,10 @@ abstract class SqliteSession implements Store {
         values.push(...query.states);
       }
       const order = query.order === 'newest' ? 'created_at DESC, id DESC' : 'priority, created_at, id';
-      const sql = `SELECT * FROM jobs${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-      return c.all(sql, ...values, limit).map(jobFromRow);
+      // The limit is a checked integer, written into the SQL: a bound LIMIT makes SQLite prepare the
+      // statement again on every call (a third of a state report's cost, bench/mqtt-fleet.bench.ts).
+      const sql = `SELECT * FROM jobs${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ${limit}`;
+      return c.all(sql, ...values).map(jobFromRow);
     });
   }
 
@@ -458,8 +460,8 @@ abstract class SqliteSession implements Store {
       filter('job_id', query.jobId);
       filter('to_state', query.to);
       filter('id', query.beforeId);
-      const sql = `SELECT * FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-      return c.all(sql, ...values, limit).map(eventFromRow);
+      const sql = `SELECT * FROM events${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
+      return c.all(sql, ...values).map(eventFromRow);
     });
   }
 }

@@ -453,8 +453,9 @@ export class RolloutEngine implements GatewayHandler {
         await this.#d.store.putDevice({ ...stripRow(device), firmwareVersion: state.firmwareVersion });
         this.#planDirty = true;
       }
-      const home = await this.#d.store.getHome(device.homeId);
       const job = (await this.#d.store.listJobs({ deviceId, open: true }))[0];
+      // The home is read only when there is an update to move (most reports are plain telemetry).
+      const home = job && isActive(job.state) ? await this.#d.store.getHome(device.homeId) : null;
       if (!home || !job || !isActive(job.state)) {
         // The device works on a job the hub no longer runs (cancelled while the hub was away): tell it again.
         if (state.job && state.job.phase !== 'installing' && state.job.phase !== 'rebooting' && state.job.phase !== 'idle' && (!job || job.id !== state.job.jobId)) {

@@ -1,0 +1,94 @@
+/**
+ * What the MQTT fleet benchmark's processes agree on: who the devices are (ids, models, homes,
+ * passwords), what they report, and the messages between the benchmark and its device processes.
+ * Imported by both sides, so it holds no top-level work.
+ */
+import { createHmac } from 'node:crypto';
+import { PROTOCOL_VERSION } from '@firmward/protocol';
+import type { DeviceState } from '@firmward/protocol';
+import { VENDOR } from './support.ts';
+
+export const DEVICES_PER_HOME = 5;
+export const FLEET_MODELS = ['Plug', 'Bulb', 'Sensor', 'Camera', 'Speaker'] as const;
+export const FLEET_VERSION = '1.0.0';
+export const FLEET_HARDWARE_REVISION = 'A';
+
+export function fleetDeviceId(i: number): string {
+  return `dev-${String(i).padStart(6, '0')}`;
+}
+
+export function fleetHomeId(i: number): string {
+  return `home-${String(Math.floor(i / DEVICES_PER_HOME)).padStart(5, '0')}`;
+}
+
+export function fleetModel(i: number): string {
+  return FLEET_MODELS[i % FLEET_MODELS.length]!;
+}
+
+/** Sensors run on battery; everything else on mains. */
+function onBattery(i: number): boolean {
+  return fleetModel(i) === 'Sensor';
+}
+
+/**
+ * Each device's broker password, derived from a key made fresh for every run: the device processes
+ * get the key, not 10,000 secrets, and nothing outlives the run.
+ */
+export function fleetPassword(runKey: string, deviceId: string): string {
+  return createHmac('sha256', runKey).update(deviceId).digest('base64url');
+}
+
+/**
+ * The state report of device `i` in round `round`: valid per deviceStateSchema, with the identity
+ * the store holds (so the hub accepts it), the same firmware (so no re-plan is triggered), and
+ * signal and battery that move from round to round as a real fleet's do.
+ */
+export function fleetState(i: number, round: number): DeviceState {
+  const battery = onBattery(i);
+  return {
+    v: PROTOCOL_VERSION,
+    vendor: VENDOR,
+    model: fleetModel(i),
+    hardwareRevision: FLEET_HARDWARE_REVISION,
+    firmwareVersion: FLEET_VERSION,
+    activeSlot: 'a',
+    powerSource: battery ? 'battery' : 'mains',
+    batteryPercent: battery ? 20 + ((i * 7 + round * 3) % 80) : null,
+    charging: battery && (i + round) % 4 === 0,
+    signalDbm: -40 - ((i * 13 + round * 5) % 45),
+    busy: false,
+    freeStorageBytes: 64 * 2 ** 20,
+    healthy: true,
+    job: null,
+  };
+}
+
+// ── the benchmark ⇄ device process messages (over the fork's IPC channel) ──────────────────────
+
+export interface DevicesStart {
+  kind: 'start';
+  url: string;
+  runKey: string;
+  /** Devices `from` … `to - 1` of the fleet. */
+  from: number;
+  to: number;
+  /** Connections being opened at once (the broker's listen backlog is short). */
+  connectWindow: number;
+  /** QoS 1 publishes awaiting their PUBACK at once, across this process's devices. */
+  publishWindow: number;
+}
+
+/** Every device of the process publishes `rounds` reports, round after round (rounds `firstRound` …). */
+export interface DevicesPublish {
+  kind: 'publish';
+  firstRound: number;
+  rounds: number;
+}
+
+export type ToDevices = DevicesStart | DevicesPublish | { kind: 'exit' };
+
+export type FromDevices =
+  /** Every device connected (login, will, command subscription, "online") and published its first state, retained. */
+  | { kind: 'connected'; devices: number; ms: number }
+  | { kind: 'published'; reports: number; ms: number }
+  | { kind: 'failed'; error: string };
