@@ -6,6 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { fileURLToPath } from 'node:url';
 import { BaseFetcher } from 'tuf-js';
 // tuf-js ends its search for newer root versions only on its own HTTP error class, which its index does not export.
@@ -42,4 +43,23 @@ export async function openUrl(url: string, timeoutMs: number, headers: Record<st
     throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
   }
   return response.body;
+}
+
+/**
+ * An image's bytes as a Node stream, read in large chunks: a file directly (1 MiB reads), http(s)
+ * through fetch. `idleTimeoutMs` bounds the wait for the answer, not the whole body (large images
+ * on slow links take long; every byte is counted and hashed anyway).
+ */
+export async function openImage(url: string, idleTimeoutMs: number): Promise<Readable> {
+  if (url.startsWith('file:')) {
+    const file = fileURLToPath(url);
+    if (!(await stat(file).catch(() => null))?.isFile()) throw new DownloadHTTPError(`Not found: ${file}`, 404);
+    return createReadStream(file, { highWaterMark: 1 << 20 });
+  }
+  const response = await fetch(url, { signal: AbortSignal.timeout(idleTimeoutMs) });
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new DownloadHTTPError(`HTTP ${response.status} for ${url}`, response.status);
+  }
+  return Readable.fromWeb(response.body as NodeReadableStream);
 }

@@ -7,13 +7,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { Release } from '@firmward/core';
 import type { ReleaseSource } from '@firmward/ports';
 import { releaseFromTarget } from './custom.ts';
-import { openUrl } from './fetcher.ts';
+import { openImage, openUrl } from './fetcher.ts';
 import { TrustedRepository, repositoryUrl } from './trusted-repository.ts';
 
 export interface TufReleaseSourceOptions {
@@ -131,10 +129,10 @@ export class TufReleaseSource implements ReleaseSource {
     let length = 0;
     const out = await open(tmp, 'w', 0o600);
     try {
-      const body = await openUrl(url, this.#o.timeoutMs ?? 10 * 60_000).catch((cause: unknown) => {
+      const body = await openImage(url, this.#o.timeoutMs ?? 10 * 60_000).catch((cause: unknown) => {
         throw new FirmwardError('image_unavailable', `The image of ${release.id} cannot be fetched from ${this.name} right now.`, { cause });
       });
-      for await (const chunk of Readable.fromWeb(body as NodeReadableStream)) {
+      for await (const chunk of body) {
         const bytes = chunk as Buffer;
         length += bytes.byteLength;
         // Never read past the signed length (endless-data attack): stop at the first extra byte.

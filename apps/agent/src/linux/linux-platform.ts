@@ -190,7 +190,8 @@ export class LinuxPlatform implements AgentPlatform {
     }
     try {
       for (let offset = 0; offset < end;) {
-        const buffer = new Uint8Array(Math.min(this.#o.readChunkBytes, end - offset));
+        // Not zero-filled first: every byte handed on is one read from the slot.
+        const buffer = Buffer.allocUnsafe(Math.min(this.#o.readChunkBytes, end - offset));
         const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, offset);
         if (bytesRead === 0) return;
         offset += bytesRead;
