@@ -23,7 +23,12 @@ export type StoreKind = (typeof STORE_KINDS)[number];
 
 export interface HubConfig {
   dataDir: string;
-  http: { host: string; port: number; maxBodyBytes: number };
+  /**
+   * `publicUrl`: the address devices are given for images and signed metadata. Empty: this hub's
+   * own address. Several instances must share one (a load balancer in front of them): an offer made
+   * by one instance is downloaded from whichever is alive.
+   */
+  http: { host: string; port: number; maxBodyBytes: number; publicUrl: string };
   /**
    * `url` empty: the hub runs its embedded broker on host:port (and makes up its own login at every
    * start). Otherwise it connects to that broker as `username` with `password` (an external
@@ -112,6 +117,7 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'http.host', kind: 'string', env: 'FIRMWARD_HOST', flag: 'host' },
   { key: 'http.port', kind: 'number', env: 'FIRMWARD_PORT', flag: 'port' },
   { key: 'http.maxBodyBytes', kind: 'number', env: 'FIRMWARD_MAX_BODY_BYTES', flag: 'max-body-bytes' },
+  { key: 'http.publicUrl', kind: 'string', env: 'FIRMWARD_PUBLIC_URL', flag: 'public-url' },
   { key: 'mqtt.host', kind: 'string', env: 'FIRMWARD_MQTT_HOST', flag: 'mqtt-host' },
   { key: 'mqtt.port', kind: 'number', env: 'FIRMWARD_MQTT_PORT', flag: 'mqtt-port' },
   { key: 'mqtt.url', kind: 'string', env: 'FIRMWARD_MQTT_URL', flag: 'mqtt-url' },
@@ -160,6 +166,9 @@ const ConfigSchema = z.strictObject({
     host: text('a host name or address').default('127.0.0.1'),
     port: port.default(8080),
     maxBodyBytes: wholeNumber(1, 16 * 1024 * 1024).default(65536),
+    publicUrl: z.string({ error: 'must be an address' })
+      .refine((u) => u === '' || /^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(u), { error: 'must be an address such as https://firmward.example, or empty for this hub\'s own' })
+      .default(''),
   }, { error: 'must be an object' }).prefault({}),
   mqtt: z.strictObject({
     host: text('a host name or address').default('127.0.0.1'),

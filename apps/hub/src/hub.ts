@@ -195,7 +195,8 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     if (ddi) app.route('/', ddi.routes);
     const http = await serveHttp(app, { host: config.http.host, port: config.http.port });
     stops.push(() => http.close());
-    baseUrl = `http://${config.http.host}:${http.port}`;
+    // Devices are given the shared address when there is one (several instances behind a balancer).
+    baseUrl = config.http.publicUrl !== '' ? config.http.publicUrl.replace(/\/+$/, '') : `http://${config.http.host}:${http.port}`;
 
     await gateway.start(engine);
     stops.push(() => gateway.stop());

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
     const c = load();
     assert.deepEqual(c, {
       dataDir: './data',
-      http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536 },
+      http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536, publicUrl: '' },
       mqtt: { host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '' },
       store: { kind: 'sqlite', path: join('./data', 'firmward.db'), url: '' },
       repositories: [],
