@@ -2,92 +2,31 @@
  * The Tasmota and Shelly bridges over a real Mosquitto 2, the broker most homes run for these
  * devices: discovery, telemetry and one full update each, confirmed by the new version after the
  * restart, with the devices' last wills published by Mosquitto itself. The broker runs with a temp
- * config (one loopback listener, anonymous, no persistence), started the way
- * test-services/mosquitto-broker.ts starts its own.
+ * config (one loopback listener, anonymous, no persistence): startPlainMosquitto of
+ * @firmward/bridge-common/testing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { startPlainMosquitto } from '@firmward/bridge-common/testing/plain-mosquitto.ts';
+import type { PlainMosquitto } from '@firmward/bridge-common/testing/plain-mosquitto.ts';
+import { RecordingHub } from '@firmward/bridge-common/testing/recording-hub.ts';
 import { ManualClock, silentLogger } from '@firmward/ports';
 import type { ResultEvent } from '@firmward/protocol';
 import { ShellyBridge } from '@firmward/shelly';
 import { TasmotaBridge } from '@firmward/tasmota';
-import { freePort } from '../packages/ports/testing/free-port.ts';
 import { FakeShelly } from '../adapters/shelly/test/shelly-device.ts';
-import { RecordingHub } from '../adapters/tasmota/test/helpers.ts';
 import { FakeTasmota } from '../adapters/tasmota/test/tasmota-device.ts';
-
-interface Broker {
-  url: string;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** Mosquitto on a free loopback port, anonymous: a home's ecosystem broker, not Firmward's locked-down one. */
-async function startMosquitto(): Promise<Broker> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'firmward-bridges-mosquitto-'));
-  const port = await freePort();
-  const config = path.join(dir, 'mosquitto.conf');
-  await writeFile(config, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_type all\n`);
-  // Debian installs the broker in /usr/sbin, which a non-root PATH often lacks.
-  const binary = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
-  let output = '';
-  const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.once('error', (error) => (output += `\ncould not run mosquitto: ${error.message}`));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 15_000;
-  while (!(await accepts(port))) {
-    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await rm(dir, { recursive: true, force: true });
-      throw new Error(`Mosquitto did not start on 127.0.0.1:${port}:\n${output}`);
-    }
-    await sleep(50);
-  }
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    log: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 function isResult(event: { type: string }): event is ResultEvent {
   return event.type === 'result';
 }
 
 describe('Tasmota and Shelly bridges with Mosquitto', { timeout: 60_000 }, () => {
-  let broker: Broker;
+  let broker: PlainMosquitto;
   const clock = new ManualClock(1_000);
 
   before(async () => {
-    broker = await startMosquitto();
+    broker = await startPlainMosquitto();
   });
 
   after(async () => {

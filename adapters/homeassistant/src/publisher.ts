@@ -10,8 +10,9 @@
  * /work/shared/reference/ecosystems.md §2.
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
+import { connectBroker } from '@firmward/bridge-common';
+import type { BrokerOptions } from '@firmward/bridge-common';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Clock, Logger } from '@firmward/ports';
@@ -24,11 +25,9 @@ import type { HomeAssistantHub } from './hub.ts';
 /** Who asked, in the hub's history ("home-assistant asked to update now …"). */
 export const HOME_ASSISTANT_ACTOR = 'home-assistant';
 
-export interface HomeAssistantPublisherOptions {
+export interface HomeAssistantPublisherOptions extends BrokerOptions {
   /** The broker Home Assistant's MQTT integration uses, e.g. mqtt://192.168.1.5:1883. */
   url: string;
-  username?: string;
-  password?: string;
   hub: HomeAssistantHub;
   /** Times the refresh between history lines and stamps install requests. */
   clock: Clock;
@@ -46,10 +45,6 @@ export interface HomeAssistantPublisherOptions {
   /** History lines trigger a republish; this also re-reads the hub for progress in between. 30 s by default; 0 turns it off. */
   refreshSeconds?: number;
   clientId?: string;
-  /** How long start() waits for the broker. 30 s by default. */
-  startTimeoutMs?: number;
-  /** Pause between reconnect attempts. 1 s by default. */
-  reconnectPeriodMs?: number;
 }
 
 const DISCOVERY_ID = /^[A-Za-z0-9_-]+$/;
@@ -104,14 +99,10 @@ export class HomeAssistantPublisher {
       throw new FirmwardError('config_invalid', 'The Home Assistant node id may use only letters, digits, "_" and "-", and the discovery prefix must be a plain topic.');
     }
     const { url } = this.#o;
-    const client = connect(url, {
+    const { client, connected } = connectBroker(this.#o, {
       clientId: this.#o.clientId ?? `firmward-ha-${randomUUID()}`,
-      ...(this.#o.username !== undefined && { username: this.#o.username }),
-      ...(this.#o.password !== undefined && { password: this.#o.password }),
-      protocolVersion: 4,
-      clean: true,
-      resubscribe: true,
-      reconnectPeriod: this.#o.reconnectPeriodMs ?? 1000,
+      refusedMessage: "The MQTT broker refused the Home Assistant publisher's login; check its MQTT user name and password.",
+      unreachableMessage: `Firmward could not reach the MQTT broker at ${url} to publish to Home Assistant.`,
       // Home Assistant shows every entity unavailable as soon as Firmward is gone.
       will: { topic: this.#topics.status, payload: Buffer.from(PAYLOAD_OFFLINE), qos: 1, retain: true },
     });
@@ -126,7 +117,7 @@ export class HomeAssistantPublisher {
       void client.publishAsync(this.#topics.status, PAYLOAD_ONLINE, { qos: 1, retain: true }).catch(() => undefined);
     });
     try {
-      await firstConnect(client, url, this.#o.startTimeoutMs ?? 30_000);
+      await connected;
       await client.subscribeAsync([this.#topics.haStatus, this.#topics.commandFilter, this.#topics.updateConfigFilter, this.#topics.sensorConfigFilter], { qos: 1 });
       await client.publishAsync(this.#topics.status, PAYLOAD_ONLINE, { qos: 1, retain: true });
     } catch (error) {
@@ -306,30 +297,4 @@ export class HomeAssistantPublisher {
 function describe(error: unknown): string {
   if (error instanceof FirmwardError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Resolves on the first successful connection; rejects when the broker refuses the login or never answers. */
-function firstConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off('connect', onConnect);
-      client.off('error', onError);
-    };
-    const onConnect = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (error: Error & { code?: unknown }) => {
-      if (typeof error.code !== 'number') return;
-      cleanup();
-      reject(new FirmwardError('unauthorized', "The MQTT broker refused the Home Assistant publisher's login; check its MQTT user name and password.", { cause: error }));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new FirmwardError('gateway_failure', `Firmward could not reach the MQTT broker at ${url} to publish to Home Assistant.`));
-    }, timeoutMs);
-    client.on('connect', onConnect);
-    client.on('error', onError);
-  });
 }

@@ -1,29 +1,11 @@
 /**
- * Test fixtures: a plain MQTT broker on loopback, a fake hub (HomeAssistantHub) whose answers the
- * test sets, and a double of Home Assistant's MQTT side: it keeps the retained messages it sees,
+ * Test fixtures: a fake hub (HomeAssistantHub) whose answers the test sets, and a double of Home Assistant's MQTT side: it keeps the retained messages it sees,
  * sends the birth message and presses Install the way HA does (reference §2.1–2.2).
  */
-import { createServer } from 'node:net';
-import { Aedes } from 'aedes';
 import { connectAsync } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { FirmwardError } from '@firmward/core';
-import type { Logger } from '@firmward/ports';
 import type { HomeAssistantDevice, HomeAssistantHistoryEvent, HomeAssistantHome, HomeAssistantHub, HomeAssistantJob } from '../src/index.ts';
-
-export async function startPlainBroker(): Promise<{ url: string; stop(): Promise<void> }> {
-  const aedes = await Aedes.createBroker();
-  const server = createServer(aedes.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    async stop() {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 export function device(overrides: Partial<HomeAssistantDevice> & { id: string }, update: Partial<HomeAssistantDevice['update']> = {}): HomeAssistantDevice {
   return {
@@ -119,13 +101,4 @@ export class FakeHomeAssistant {
   async close(): Promise<void> {
     await this.mqtt.endAsync(true);
   }
-}
-
-export function recordingLogger(): Logger & { lines: { level: string; message: string }[] } {
-  const lines: { level: string; message: string }[] = [];
-  const at = (level: string) => (message: string) => {
-    lines.push({ level, message });
-  };
-  const logger = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
 }

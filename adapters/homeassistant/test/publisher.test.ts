@@ -5,11 +5,13 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import { recordingLogger } from '@firmward/bridge-common/testing/recording-logger.ts';
 import { FirmwardError } from '@firmward/core';
 import { ManualClock } from '@firmward/ports';
 import { HOME_ASSISTANT_ACTOR, HomeAssistantPublisher, objectId } from '../src/index.ts';
 import { haSensorConfigSchema, haUpdateConfigSchema, haUpdateStateSchema } from './ha-schema.ts';
-import { FakeHomeAssistant, FakeHub, device, recordingLogger, startPlainBroker } from './helpers.ts';
+import { FakeHomeAssistant, FakeHub, device } from './helpers.ts';
 
 const LONG_SUMMARY = `Waiting: ${'battery 23 %, needs 50 % or charging. '.repeat(12)}`;
 

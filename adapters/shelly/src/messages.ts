@@ -87,27 +87,3 @@ export const notifyEventParamsSchema = z.looseObject({
   })).max(64),
 });
 export type ShellyEvent = z.infer<typeof notifyEventParamsSchema>['events'][number];
-
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** Bytes → JSON → a typed payload, or a one-line reason. Never throws. */
-export function parseJson<T>(schema: z.ZodType<T>, payload: Uint8Array, maxBytes: number): ParseResult<T> {
-  if (payload.byteLength > maxBytes) return { ok: false, error: `payload of ${payload.byteLength} bytes is over the ${maxBytes}-byte limit` };
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
-  } catch {
-    return { ok: false, error: 'payload is not valid JSON' };
-  }
-  return validate(schema, json);
-}
-
-/** An already-parsed value against a schema, or a one-line reason. */
-export function validate<T>(schema: z.ZodType<T>, value: unknown): ParseResult<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, error: issue ? `${issue.path.join('.') || 'payload'}: ${issue.message}` : 'payload does not match the schema' };
-  }
-  return { ok: true, value: parsed.data };
-}

@@ -11,17 +11,16 @@
  * from the maker's signed repository, passed to the device as the hub's URL (`{url}`).
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { FirmwardError, checkCompatibility, releaseId, tryCompareVersions } from '@firmward/core';
-import type { CompatibilityRelease, EpochMs, PowerSource, RecoveryInstructions, Release } from '@firmward/core';
+import { DeliveryQueue, connectBroker, offerMisfit, parseJson, validate } from '@firmward/bridge-common';
+import type { BrokerOptions } from '@firmward/bridge-common';
+import { FirmwardError, releaseId, tryCompareVersions } from '@firmward/core';
+import type { EpochMs, PowerSource, RecoveryInstructions, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
 import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
-import { firstConnect } from './connect.ts';
-import { DeliveryQueues } from './delivery.ts';
-import { deviceInfoSchema, notificationSchema, notifyEventParamsSchema, parseJson, prefixProblem, rpcReplySchema, shellyTopics, statusSchema, validate } from './messages.ts';
+import { deviceInfoSchema, notificationSchema, notifyEventParamsSchema, prefixProblem, rpcReplySchema, shellyTopics, statusSchema } from './messages.ts';
 import type { DeviceInfo, RpcReply, ShellyEvent, ShellyStatus } from './messages.ts';
 
 /** Device ids of this bridge are `shelly-<Shelly device id>`, e.g. "shelly-shellyplus1-c4dd57877294". */
@@ -55,11 +54,9 @@ const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Requests still waiting for an answer; older ones are forgotten (a device that never answers must not grow the map). */
 const MAX_PENDING_REQUESTS = 1024;
 
-export interface ShellyBridgeOptions {
+export interface ShellyBridgeOptions extends BrokerOptions {
   /** The broker the Shelly devices use, e.g. mqtt://192.168.1.2:1883. */
   url: string;
-  username?: string;
-  password?: string;
   /** Stamps the `at` of everything handed to the hub, and paces the status polling. */
   clock: Clock;
   logger?: Logger;
@@ -76,10 +73,6 @@ export interface ShellyBridgeOptions {
   pollSeconds?: number;
   /** A fresh "firmward-shelly-<uuid>" by default. */
   clientId?: string;
-  /** How long start() waits for the broker. 30 s by default. */
-  startTimeoutMs?: number;
-  /** Pause between reconnect attempts. 1 s by default. */
-  reconnectPeriodMs?: number;
 }
 
 /** Where the bridge is in one update. A Shelly downloads, writes and checks the image in one step (`Shelly.Update`). */
@@ -136,7 +129,7 @@ export class ShellyBridge implements Bridge {
   readonly #pending = new Map<number, { prefix: string; method: Method }>();
   /** Ids of every release the stable channel offered: an offer for one of them means `{stage: "stable"}`. */
   readonly #vouched = new Set<string>();
-  readonly #deliveries: DeliveryQueues;
+  readonly #deliveries: DeliveryQueue;
   #nextRequestId = 1;
   #client: MqttClient | null = null;
   #handler: BridgeHandler | null = null;
@@ -148,7 +141,7 @@ export class ShellyBridge implements Bridge {
     this.#clock = options.clock;
     this.#log = options.logger ?? consoleLogger('info', 'shelly');
     this.#src = options.rpcSource ?? `firmward-${randomUUID()}`;
-    this.#deliveries = new DeliveryQueues(this.#log);
+    this.#deliveries = new DeliveryQueue(this.#log);
   }
 
   /** Connects, listens to each device's online flag, notifications and the bridge's replies, then asks every device who it is. */
@@ -161,14 +154,10 @@ export class ShellyBridge implements Bridge {
     const srcProblem = prefixProblem(this.#src);
     if (srcProblem !== null) throw new FirmwardError('config_invalid', `The Shelly bridge's RPC source "${this.#src}" ${srcProblem}.`);
     const { url } = this.#options;
-    const client = connect(url, {
+    const { client, connected: firstConnection } = connectBroker(this.#options, {
       clientId: this.#options.clientId ?? `firmward-shelly-${randomUUID()}`,
-      ...(this.#options.username !== undefined && { username: this.#options.username }),
-      ...(this.#options.password !== undefined && { password: this.#options.password }),
-      protocolVersion: 4,
-      clean: true,
-      resubscribe: true,
-      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
+      refusedMessage: "The Shelly MQTT broker refused the bridge's login; check its user name and password.",
+      unreachableMessage: `The Shelly bridge could not reach its MQTT broker at ${url}.`,
     });
     this.#client = client;
     this.#handler = handler;
@@ -183,7 +172,7 @@ export class ShellyBridge implements Bridge {
       connected = true;
     });
     try {
-      await firstConnect(client, url, this.#options.startTimeoutMs ?? 30_000, 'Shelly');
+      await firstConnection;
       const topics = [`${this.#src}/rpc`, ...[...this.#devices.keys()].flatMap((p) => [shellyTopics(p).online, shellyTopics(p).events])];
       await client.subscribeAsync(topics, { qos: 1 });
       for (const d of this.#devices.values()) this.#query(d);
@@ -683,20 +672,6 @@ function newDevice(prefix: string): ShellyDevice {
   return {
     prefix, id: null, online: null, toldOnline: null, info: null, stableVersion: null, rssi: null, battery: null, told: null, job: null, ended: null,
   };
-}
-
-/**
- * The offer checked again against the device as the bridge sees it — the core's one
- * compatibility rule (invariants 2 and 5), standing in for the check a Firmward agent makes on itself.
- */
-function offerMisfit(offer: OfferCommand, device: DiscoveredDevice): { code: string; message: string } | null {
-  const release: CompatibilityRelease = {
-    vendor: offer.vendor, model: offer.model, hardwareRevisions: offer.hardwareRevisions, version: offer.version, retracted: false,
-    ...(offer.applicableFrom !== null && { applicableFrom: offer.applicableFrom }),
-    ...(offer.applicableTo !== null && { applicableTo: offer.applicableTo }),
-  };
-  const result = checkCompatibility(release, device);
-  return result.ok ? null : { code: result.code, message: result.message };
 }
 
 /** The same version: the same text, or the same by the core's version rules (1.6 = 1.6.0). */

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseJson, validate } from '@firmward/bridge-common';
 import { MAX_PAYLOAD_BYTES } from '@firmward/protocol';
-import { deviceInfoSchema, notifyEventParamsSchema, parseJson, prefixProblem, shellyTopics, statusSchema, validate } from '../src/messages.ts';
+import { deviceInfoSchema, notifyEventParamsSchema, prefixProblem, shellyTopics, statusSchema } from '../src/messages.ts';
 
 const bytes = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 

@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import type { PlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import { RecordingHub } from '@firmward/bridge-common/testing/recording-hub.ts';
 import { isFirmwardError } from '@firmward/core';
 import { ManualClock, silentLogger } from '@firmward/ports';
 import type { OfferCommand, ResultEvent } from '@firmward/protocol';
 import { SHELLY_STABLE_ECOSYSTEM, ShellyBridge } from '../src/shelly-bridge.ts';
 import type { ShellyBridgeOptions } from '../src/shelly-bridge.ts';
-import { RecordingHub, startPlainBroker } from './helpers.ts';
-import type { PlainBroker } from './helpers.ts';
 import { FakeShelly } from './shelly-device.ts';
 import type { ShellyDeviceOptions } from './shelly-device.ts';
 

@@ -106,25 +106,6 @@ export const commandReplySchema = z.looseObject({
 });
 export type CommandReply = z.infer<typeof commandReplySchema>;
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** Bytes → a typed payload, or a one-line reason. Never throws. */
-export function parseJson<T>(schema: z.ZodType<T>, payload: Uint8Array, maxBytes: number): ParseResult<T> {
-  if (payload.byteLength > maxBytes) return { ok: false, error: `payload of ${payload.byteLength} bytes is over the ${maxBytes}-byte limit` };
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload));
-  } catch {
-    return { ok: false, error: 'payload is not valid JSON' };
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, error: issue ? `${issue.path.join('.') || 'payload'}: ${issue.message}` : 'payload does not match the schema' };
-  }
-  return { ok: true, value: parsed.data };
-}
-
 export interface TasmotaVersion {
   /** The numeric part, e.g. "14.2.0": what Firmward compares and reports (core version rules, scheme `dotted`/`semver`). */
   version: string;

@@ -8,19 +8,18 @@
  * `releases()` is empty: Tasmota itself vouches for nothing here.
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { FirmwardError, checkCompatibility, tryCompareVersions } from '@firmward/core';
-import type { CompatibilityRelease, EpochMs, PowerSource, Release } from '@firmward/core';
+import { DeliveryQueue, connectBroker, offerMisfit, parseJson } from '@firmward/bridge-common';
+import type { BrokerOptions } from '@firmward/bridge-common';
+import { FirmwardError, tryCompareVersions } from '@firmward/core';
+import type { EpochMs, PowerSource, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
 import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
-import { firstConnect } from './connect.ts';
-import { DeliveryQueues } from './delivery.ts';
 import {
   DEFAULT_DISCOVERY_PREFIX, DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, MAX_OTA_URL_LENGTH, commandReplySchema, discoveryConfigSchema,
-  isIntermediateImage, parseJson, parseTasmotaTopic, parseTasmotaVersion, readUpgradeReply, signalDbm, statusReplySchema, telemetrySchema,
+  isIntermediateImage, parseTasmotaTopic, parseTasmotaVersion, readUpgradeReply, signalDbm, statusReplySchema, telemetrySchema,
 } from './messages.ts';
 import type { CommandReply, DiscoveryConfig, StatusReply, TasmotaPrefixes, TasmotaVersion, Telemetry } from './messages.ts';
 
@@ -36,11 +35,9 @@ export const NOT_APPLICABLE_FREE_STORAGE_BYTES = 2 ** 40;
 
 const DEVICE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export interface TasmotaBridgeOptions {
+export interface TasmotaBridgeOptions extends BrokerOptions {
   /** The broker the Tasmota devices use, e.g. mqtt://192.168.1.2:1883. */
   url: string;
-  username?: string;
-  password?: string;
   /** Stamps the `at` of everything handed to the hub. */
   clock: Clock;
   logger?: Logger;
@@ -50,10 +47,6 @@ export interface TasmotaBridgeOptions {
   prefixes?: TasmotaPrefixes;
   /** Where Tasmota's discovery messages are; "tasmota/discovery" by default. */
   discoveryPrefix?: string;
-  /** How long start() waits for the broker. 30 s by default. */
-  startTimeoutMs?: number;
-  /** Pause between reconnect attempts. 1 s by default. */
-  reconnectPeriodMs?: number;
 }
 
 /**
@@ -114,7 +107,7 @@ export class TasmotaBridge implements Bridge {
   readonly #prefixes: TasmotaPrefixes;
   readonly #discoveryPrefix: string;
   readonly #devices = new Map<string, TasmotaDevice>();
-  readonly #deliveries: DeliveryQueues;
+  readonly #deliveries: DeliveryQueue;
   #client: MqttClient | null = null;
   #handler: BridgeHandler | null = null;
 
@@ -124,22 +117,18 @@ export class TasmotaBridge implements Bridge {
     this.#log = options.logger ?? consoleLogger('info', 'tasmota');
     this.#prefixes = options.prefixes ?? DEFAULT_PREFIXES;
     this.#discoveryPrefix = options.discoveryPrefix ?? DEFAULT_DISCOVERY_PREFIX;
-    this.#deliveries = new DeliveryQueues(this.#log);
+    this.#deliveries = new DeliveryQueue(this.#log);
   }
 
   /** Connects, listens to discovery, LWT, telemetry and replies; resolves once subscribed. Retained LWTs then name every device. */
   async start(handler: BridgeHandler): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Tasmota bridge is already running.');
     const { url } = this.#options;
-    const client = connect(url, {
+    // Retained LWTs and discovery configs arrive again on every reconnect: the bridge catches up.
+    const { client, connected } = connectBroker(this.#options, {
       clientId: this.#options.clientId ?? `firmward-tasmota-${randomUUID()}`,
-      ...(this.#options.username !== undefined && { username: this.#options.username }),
-      ...(this.#options.password !== undefined && { password: this.#options.password }),
-      protocolVersion: 4,
-      clean: true,
-      // Retained LWTs and discovery configs arrive again on every reconnect: the bridge catches up.
-      resubscribe: true,
-      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
+      refusedMessage: "The Tasmota MQTT broker refused the bridge's login; check its user name and password.",
+      unreachableMessage: `The Tasmota bridge could not reach its MQTT broker at ${url}.`,
     });
     this.#client = client;
     this.#handler = handler;
@@ -147,7 +136,7 @@ export class TasmotaBridge implements Bridge {
     client.on('error', (error) => this.#log.warn('Tasmota MQTT connection error.', { url, error: error.message }));
     client.on('offline', () => this.#log.warn('Lost the connection to the Tasmota MQTT broker; reconnecting.', { url }));
     try {
-      await firstConnect(client, url, this.#options.startTimeoutMs ?? 30_000, 'Tasmota');
+      await connected;
       const { telemetry, status } = this.#prefixes;
       await client.subscribeAsync([`${this.#discoveryPrefix}/+/config`, `${telemetry}/+/LWT`, `${telemetry}/+/STATE`, `${status}/+/+`], { qos: 1 });
       this.#log.info('Listening to Tasmota devices.', { url });
@@ -559,20 +548,6 @@ export class TasmotaBridge implements Bridge {
       this.#log.warn('Could not send a command to a Tasmota device.', { deviceId: d.id, topic, error: String(error) });
     });
   }
-}
-
-/**
- * The offer checked again against the device as the bridge sees it — the core's one
- * compatibility rule (invariants 2 and 5), standing in for the check a Firmward agent makes on itself.
- */
-function offerMisfit(offer: OfferCommand, device: DiscoveredDevice): { code: string; message: string } | null {
-  const release: CompatibilityRelease = {
-    vendor: offer.vendor, model: offer.model, hardwareRevisions: offer.hardwareRevisions, version: offer.version, retracted: false,
-    ...(offer.applicableFrom !== null && { applicableFrom: offer.applicableFrom }),
-    ...(offer.applicableTo !== null && { applicableTo: offer.applicableTo }),
-  };
-  const result = checkCompatibility(release, device);
-  return result.ok ? null : { code: result.code, message: result.message };
 }
 
 /** Same version by number (14.2 = 14.2.0); text that cannot be compared counts as different. */

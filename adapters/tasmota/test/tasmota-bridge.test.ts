@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import type { PlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import { RecordingHub } from '@firmward/bridge-common/testing/recording-hub.ts';
 import { isFirmwardError } from '@firmward/core';
 import { ManualClock, silentLogger } from '@firmward/ports';
 import type { OfferCommand } from '@firmward/protocol';
 import { TasmotaBridge } from '../src/tasmota-bridge.ts';
-import { RecordingHub, startPlainBroker } from './helpers.ts';
-import type { PlainBroker } from './helpers.ts';
 import { FakeTasmota } from './tasmota-device.ts';
 import type { TasmotaDeviceOptions } from './tasmota-device.ts';
 

@@ -11,9 +11,10 @@
  * this package says how each Zigbee2MQTT state maps to ours.
  */
 import { randomUUID } from 'node:crypto';
-import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
+import { connectBroker, readJson, validate } from '@firmward/bridge-common';
+import type { BrokerOptions } from '@firmward/bridge-common';
 import { FirmwardError } from '@firmward/core';
 import type { EpochMs, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
@@ -25,16 +26,14 @@ import {
 } from './mapping.ts';
 import type { Identity, OfferedImage, Telemetry } from './mapping.ts';
 import {
-  RESPONSE_TOPIC, TOPICS, checkDataSchema, deviceEntrySchema, deviceStateSchema, parseJson, parseOnline, parseWith,
+  RESPONSE_TOPIC, TOPICS, checkDataSchema, deviceEntrySchema, deviceStateSchema, parseOnline,
   responseSchema, saysAlreadyInProgress, saysDeviceDidNotRespond, updateDataSchema,
 } from './messages.ts';
 import type { DeviceEntry, OtaRequest, OtaRequestKind } from './messages.ts';
 
-export interface Zigbee2MqttBridgeOptions {
+export interface Zigbee2MqttBridgeOptions extends BrokerOptions {
   /** Zigbee2MQTT's broker, e.g. mqtt://127.0.0.1:1883. */
   url: string;
-  username?: string;
-  password?: string;
   /** Zigbee2MQTT's `mqtt.base_topic`; "zigbee2mqtt" by default. */
   baseTopic?: string;
   /** Our device ids are "<idPrefix>-<ieee address>"; "z2m" by default. Give each Zigbee2MQTT instance its own. */
@@ -44,10 +43,6 @@ export interface Zigbee2MqttBridgeOptions {
   logger?: Logger;
   /** A fresh "firmward-z2m-<uuid>" by default. */
   clientId?: string;
-  /** How long start() waits for the broker before giving up. 30 s by default. */
-  startTimeoutMs?: number;
-  /** Pause between reconnect attempts. 1 s by default. */
-  reconnectPeriodMs?: number;
   /**
    * A check Zigbee2MQTT has not answered after this long is sent again when the hub re-sends its
    * offer (Zigbee2MQTT may have restarted and forgotten it). 120 s by default: Zigbee2MQTT waits
@@ -171,15 +166,11 @@ export class Zigbee2MqttBridge implements Bridge {
   async start(handler: BridgeHandler): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Zigbee2MQTT bridge is already running.');
     const { url } = this.#options;
-    const client = connect(url, {
+    // Retained inventory and availability come again on every reconnect: the bridge catches up.
+    const { client, connected } = connectBroker(this.#options, {
       clientId: this.#options.clientId ?? `firmward-z2m-${randomUUID()}`,
-      ...(this.#options.username !== undefined && { username: this.#options.username }),
-      ...(this.#options.password !== undefined && { password: this.#options.password }),
-      protocolVersion: 4,
-      clean: true,
-      // Retained inventory and availability come again on every reconnect: the bridge catches up.
-      resubscribe: true,
-      reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
+      refusedMessage: "Zigbee2MQTT's MQTT broker refused Firmward's login; check the bridge's MQTT user name and password.",
+      unreachableMessage: `Firmward could not reach Zigbee2MQTT's MQTT broker at ${url}.`,
     });
     this.#client = client;
     this.#handler = handler;
@@ -191,7 +182,7 @@ export class Zigbee2MqttBridge implements Bridge {
     client.on('offline', () => this.#log.warn("Lost the connection to Zigbee2MQTT's MQTT broker; reconnecting.", { url }));
     client.on('connect', () => this.#log.info("Connected to Zigbee2MQTT's MQTT broker.", { url }));
     try {
-      await firstConnect(client, url, this.#options.startTimeoutMs ?? 30_000);
+      await connected;
       // Everything under the base topic: friendly names may contain "/", so `<base>/+` would miss some.
       await client.subscribeAsync(`${this.#base}/#`, { qos: 1 }).catch((cause: unknown) => {
         throw new FirmwardError('forbidden', `The MQTT broker did not let Firmward listen to ${this.#base}/#; check the bridge user's permissions.`, { cause });
@@ -458,12 +449,12 @@ export class Zigbee2MqttBridge implements Bridge {
   }
 
   #onDevices(topic: string, payload: Buffer, at: EpochMs): void {
-    const json = parseJson(payload, this.#options.maxDevicesPayloadBytes ?? 16 * 1024 * 1024);
+    const json = readJson(payload, this.#options.maxDevicesPayloadBytes ?? 16 * 1024 * 1024);
     if (!json.ok) return this.#reject(null, topic, `devices: ${json.error}`, at);
     if (!Array.isArray(json.value)) return this.#reject(null, topic, 'devices: payload is not an array', at);
     const listed = new Map<string, Known>();
     for (const [i, raw] of json.value.entries()) {
-      const parsed = parseWith(deviceEntrySchema, raw);
+      const parsed = validate(deviceEntrySchema, raw);
       // One unreadable entry does not hide the others; it is reported and skipped.
       if (!parsed.ok) {
         this.#reject(null, topic, `devices[${i}]: ${parsed.error}`, at);
@@ -529,9 +520,9 @@ export class Zigbee2MqttBridge implements Bridge {
 
   #onDeviceState(name: string, topic: string, payload: Buffer, at: EpochMs): void {
     const deviceId = this.#idByName.get(name) ?? null;
-    const json = parseJson(payload, this.#options.maxMessageBytes ?? 256 * 1024);
+    const json = readJson(payload, this.#options.maxMessageBytes ?? 256 * 1024);
     if (!json.ok) return this.#reject(deviceId, topic, `state: ${json.error}`, at);
-    const parsed = parseWith(deviceStateSchema, json.value);
+    const parsed = validate(deviceStateSchema, json.value);
     if (!parsed.ok) return this.#reject(deviceId, topic, `state: ${parsed.error}`, at);
     if (deviceId === null && !this.#telemetry.has(name) && this.#telemetry.size >= MAX_UNLISTED_NAMES) return;
     const message = parsed.value;
@@ -584,9 +575,9 @@ export class Zigbee2MqttBridge implements Bridge {
   }
 
   #onResponse(topic: string, payload: Buffer, at: EpochMs): void {
-    const json = parseJson(payload, this.#options.maxMessageBytes ?? 256 * 1024);
+    const json = readJson(payload, this.#options.maxMessageBytes ?? 256 * 1024);
     if (!json.ok) return this.#reject(null, topic, `response: ${json.error}`, at);
-    const envelope = parseWith(responseSchema, json.value);
+    const envelope = validate(responseSchema, json.value);
     if (!envelope.ok) return this.#reject(null, topic, `response: ${envelope.error}`, at);
     const response = envelope.value;
     // Answers to other programs' requests (Zigbee2MQTT's frontend, Home Assistant) share these topics.
@@ -608,7 +599,7 @@ export class Zigbee2MqttBridge implements Bridge {
       case 'check': {
         let answer: CheckAnswer | null = failure;
         if (answer === null) {
-          const parsed = parseWith(checkDataSchema, response.data);
+          const parsed = validate(checkDataSchema, response.data);
           // A malformed answer changes nothing: the check stays open and the hub's re-sent offer asks again.
           if (!parsed.ok) return this.#reject(work.deviceId, topic, `response: data.${parsed.error}`, at);
           answer = { available: parsed.value.update_available ?? parsed.value.updateAvailable ?? false };
@@ -619,7 +610,7 @@ export class Zigbee2MqttBridge implements Bridge {
       case 'update': {
         let answer: UpdateAnswer | null = failure;
         if (answer === null) {
-          const parsed = parseWith(updateDataSchema, response.data);
+          const parsed = validate(updateDataSchema, response.data);
           if (!parsed.ok) return this.#reject(work.deviceId, topic, `response: data.${parsed.error}`, at);
           answer = { toVersion: parsed.value.to?.file_version ?? null };
         }
@@ -880,31 +871,4 @@ function clip(message: string): string {
 function describe(error: unknown): string {
   if (error instanceof FirmwardError) return `${error.code}: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Resolves on the first successful connection; rejects when the broker refuses the login or never answers. */
-function firstConnect(client: MqttClient, url: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off('connect', onConnect);
-      client.off('error', onError);
-    };
-    const onConnect = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (error: Error & { code?: unknown }) => {
-      // A numeric code is a CONNACK refusal (bad user name or password, not authorized): retrying will not help.
-      if (typeof error.code !== 'number') return;
-      cleanup();
-      reject(new FirmwardError('unauthorized', "Zigbee2MQTT's MQTT broker refused Firmward's login; check the bridge's MQTT user name and password.", { cause: error }));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new FirmwardError('gateway_failure', `Firmward could not reach Zigbee2MQTT's MQTT broker at ${url}.`));
-    }, timeoutMs);
-    client.on('connect', onConnect);
-    client.on('error', onError);
-  });
 }

@@ -7,6 +7,8 @@
  * message bad.
  */
 import { z } from 'zod';
+import { readJson, validate } from '@firmward/bridge-common';
+import type { ParseResult } from '@firmward/bridge-common';
 
 /** A Zigbee OTA file version is a uint32 in the image header (§1.4, §1.9). */
 export const MAX_FILE_VERSION = 0xffff_ffff;
@@ -102,37 +104,18 @@ const firmwareSide = z.looseObject({ file_version: z.number().int().min(0).max(M
 /** `data` of a successful update: the versions before and after (file_version only in newer releases). */
 export const updateDataSchema = z.looseObject({ from: firmwareSide, to: firmwareSide });
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** Bytes → JSON, bounded; never throws. */
-export function parseJson(payload: Uint8Array, maxBytes: number): Parsed<unknown> {
-  if (payload.byteLength > maxBytes) return { ok: false, error: `payload of ${payload.byteLength} bytes is over the ${maxBytes}-byte limit` };
-  try {
-    return { ok: true, value: JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payload)) };
-  } catch {
-    return { ok: false, error: 'payload is not valid JSON' };
-  }
-}
-
-export function parseWith<T>(schema: z.ZodType<T>, value: unknown): Parsed<T> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, error: issue ? `${issue.path.join('.') || 'payload'}: ${issue.message}` : 'payload does not match the schema' };
-}
-
 /**
  * Availability of a device or of Zigbee2MQTT itself: `{"state":"online"}` since 2.0, the bare
  * string `online` / `offline` before (the legacy form, still seen on brokers with old retained
  * messages; §1.7).
  */
-export function parseOnline(payload: Uint8Array): Parsed<boolean> {
+export function parseOnline(payload: Uint8Array): ParseResult<boolean> {
   if (payload.byteLength > 1024) return { ok: false, error: `payload of ${payload.byteLength} bytes is over the 1024-byte limit` };
   const text = new TextDecoder().decode(payload).trim();
   if (text === 'online' || text === 'offline') return { ok: true, value: text === 'online' };
-  const json = parseJson(payload, 1024);
+  const json = readJson(payload, 1024);
   if (!json.ok) return { ok: false, error: 'payload is neither {"state":"online|offline"} nor the legacy "online" / "offline"' };
-  const parsed = parseWith(onlineState, json.value);
+  const parsed = validate(onlineState, json.value);
   return parsed.ok ? { ok: true, value: parsed.value.state === 'online' } : parsed;
 }
 

@@ -5,6 +5,10 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import type { PlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
+import { RecordingHub, brief } from '@firmward/bridge-common/testing/recording-hub.ts';
+import { recordingLogger } from '@firmward/bridge-common/testing/recording-logger.ts';
 import { ManualClock } from '@firmward/ports';
 import { deviceStateSchema } from '@firmward/protocol';
 import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
@@ -12,8 +16,6 @@ import { versionText } from '../src/mapping.ts';
 import { FREE_STORAGE_NOT_APPLICABLE_BYTES, ZIGBEE2MQTT_TRUST, Zigbee2MqttBridge, lqiToDbm } from '../src/index.ts';
 import { FakeZigbee2Mqtt } from './fake-zigbee2mqtt.ts';
 import type { FakeDevice } from './fake-zigbee2mqtt.ts';
-import { RecordingHub, brief, recordingLogger, startPlainBroker } from './helpers.ts';
-import type { PlainBroker } from './helpers.ts';
 
 const PLUG: FakeDevice = { ieee: '0x00158d0001a2b3c4', name: 'Kitchen plug', type: 'Router', vendor: 'IKEA', model: 'E1603', powerSource: 'Mains (single phase)', softwareBuildId: '2.3.089' };
 // A friendly name with a slash: Zigbee2MQTT allows it, so topics cannot be split on "/".

@@ -14,7 +14,7 @@ import { after, test } from 'node:test';
 import { DEFAULT_THRESHOLDS } from '@firmward/core';
 import { SystemClock, consoleLogger, silentLogger } from '@firmward/ports';
 import { FakeTasmota } from '../../../adapters/tasmota/test/tasmota-device.ts';
-import { startPlainBroker } from '../../../adapters/tasmota/test/helpers.ts';
+import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
 import { loadConfig } from '../src/config.ts';
 import { publishReleases } from '../src/demo-repository.ts';
 import { startHub } from '../src/hub.ts';

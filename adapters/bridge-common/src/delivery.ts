@@ -6,7 +6,13 @@
  */
 import type { Logger } from '@firmward/ports';
 
-export class DeliveryQueues {
+/**
+ * @example
+ * const deliveries = new DeliveryQueue(log);
+ * deliveries.push(deviceId, () => handler.onState(deviceId, state, at));
+ * await deliveries.drain(); // in stop(): everything received has reached the hub
+ */
+export class DeliveryQueue {
   readonly #log: Logger;
   /** The tail of each device's chain; removed once it runs dry. */
   readonly #tails = new Map<string, Promise<void>>();

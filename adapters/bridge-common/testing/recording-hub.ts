@@ -1,32 +1,7 @@
-/** Test fixtures: a plain MQTT broker on loopback, a recording hub, a recording logger. */
-import { createServer } from 'node:net';
-import { Aedes } from 'aedes';
+/** A BridgeHandler that records every call (a fake hub), for the bridges' tests. */
 import type { EpochMs } from '@firmward/core';
-import type { BridgeHandler, DiscoveredDevice, Logger } from '@firmward/ports';
+import type { BridgeHandler, DiscoveredDevice } from '@firmward/ports';
 import type { DeviceEvent, DeviceState } from '@firmward/protocol';
-
-export interface PlainBroker {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/**
- * A plain aedes broker on 127.0.0.1 and a free port: no ACLs, like the broker a Zigbee2MQTT
- * installation brings (our EmbeddedBroker allows Firmward's topics only).
- */
-export async function startPlainBroker(): Promise<PlainBroker> {
-  const aedes = await Aedes.createBroker();
-  const server = createServer(aedes.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    async stop() {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 export type HubCall =
   | { kind: 'discovered'; device: DiscoveredDevice; at: EpochMs }
@@ -35,7 +10,14 @@ export type HubCall =
   | { kind: 'event'; deviceId: string; event: DeviceEvent; at: EpochMs }
   | { kind: 'rejected'; deviceId: string | null; topic: string; error: string; at: EpochMs };
 
-/** A fake hub: records every call in order and lets a test wait until a condition holds. */
+/**
+ * The hub as the bridge sees it: records every call in order and lets a test wait until something has arrived.
+ *
+ * @example
+ * const hub = new RecordingHub();
+ * await bridge.start(hub);
+ * const { device } = await hub.next('discovered', (c) => c.device.id === 'tasmota-kitchen');
+ */
 export class RecordingHub implements BridgeHandler {
   readonly calls: HubCall[] = [];
   #waiters: { until: (calls: HubCall[]) => boolean; resolve: () => void }[] = [];
@@ -60,24 +42,41 @@ export class RecordingHub implements BridgeHandler {
     this.#push({ kind: 'rejected', ...info });
   }
 
+  /** Resolves once `until` holds for the calls so far. */
   waitFor(until: (calls: HubCall[]) => boolean): Promise<void> {
     if (until(this.calls)) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push({ until, resolve }));
   }
 
-  /** Waits for the n-th call (1-based) after `from` that matches, and returns it. */
+  /** Resolves with the first call from index `from` on that matches. */
   async next<K extends HubCall['kind']>(kind: K, match: (call: Extract<HubCall, { kind: K }>) => boolean = () => true, from = 0): Promise<Extract<HubCall, { kind: K }>> {
     const find = (calls: HubCall[]) => calls.slice(from).find((c): c is Extract<HubCall, { kind: K }> => c.kind === kind && match(c as Extract<HubCall, { kind: K }>));
     await this.waitFor((calls) => find(calls) !== undefined);
     return find(this.calls)!;
   }
 
+  /** The events of one device, or of every device when none is named. */
   events(deviceId?: string): DeviceEvent[] {
     return this.calls.flatMap((c) => (c.kind === 'event' && (deviceId === undefined || c.deviceId === deviceId) ? [c.event] : []));
   }
 
   states(deviceId: string): DeviceState[] {
     return this.calls.flatMap((c) => (c.kind === 'state' && c.deviceId === deviceId ? [c.state] : []));
+  }
+
+  lastState(deviceId: string): DeviceState | undefined {
+    return this.states(deviceId).at(-1);
+  }
+
+  /** Short lines for assertions on order: "ack job-1 true", "progress job-1 installing", "result job-1 installed". */
+  eventLines(deviceId: string): string[] {
+    return this.events(deviceId).map((e) => {
+      switch (e.type) {
+        case 'ack': return `ack ${e.jobId} ${e.accepted ? 'accepted' : `refused ${e.code ?? ''}`}`;
+        case 'progress': return `progress ${e.jobId} ${e.phase}`;
+        case 'result': return `result ${e.jobId} ${e.outcome} ${e.firmwareVersion}`;
+      }
+    });
   }
 
   #push(call: HubCall): void {
@@ -97,13 +96,4 @@ export function brief(event: DeviceEvent): string {
     case 'progress': return `progress ${event.phase} ${event.percent ?? '-'}`;
     case 'result': return `result ${event.outcome} ${event.firmwareVersion}`;
   }
-}
-
-export function recordingLogger(): Logger & { lines: { level: string; message: string; fields: Record<string, unknown> | undefined }[] } {
-  const lines: { level: string; message: string; fields: Record<string, unknown> | undefined }[] = [];
-  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push({ level, message, fields });
-  };
-  const logger = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
 }
