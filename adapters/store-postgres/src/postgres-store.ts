@@ -281,16 +281,25 @@ abstract class PgSession implements Store {
 
   /** Usage periods are those still running at or after `usageSince` (ending after it), oldest first. */
   getTelemetry(deviceId: string, since: EpochMs, usageSince: EpochMs): Promise<{ signalSamples: SignalSample[]; dropouts: EpochMs[]; usage: Interval[] }> {
-    // 'atomic': the three reads see one snapshot's worth of consistent data.
-    return this.use({ op: 'getTelemetry', deviceId }, 'atomic', async (q) => ({
-      signalSamples: (await q.rows('SELECT at, dbm FROM signal_samples WHERE device_id = $1 AND at >= $2 ORDER BY at', [deviceId, since]))
-        .map((r) => ({ at: numberOf(r, 'at', 'signal_samples', deviceId), dbm: numberOf(r, 'dbm', 'signal_samples', deviceId) })),
-      dropouts: (await q.rows('SELECT at FROM dropouts WHERE device_id = $1 AND at >= $2 ORDER BY at', [deviceId, since]))
-        .map((r) => numberOf(r, 'at', 'dropouts', deviceId)),
-      usage: (await q.rows('SELECT start_at, end_at FROM usage WHERE device_id = $1 AND end_at > $2 ORDER BY start_at, end_at', [deviceId, usageSince]))
-        .map((r) => intervalOf(r, deviceId)),
-    }));
+    // One statement: one consistent snapshot and one round trip (the engine reads this for every
+    // device that may start, every tick — a transaction of three reads was five round trips).
+    return this.use({ op: 'getTelemetry', deviceId }, 'single', async (q) => {
+      const rows = await q.rows(
+        `SELECT 's' AS kind, at AS a, dbm::float8 AS b FROM signal_samples WHERE device_id = $1 AND at >= $2
+         UNION ALL SELECT 'd', at, NULL FROM dropouts WHERE device_id = $1 AND at >= $2
+         UNION ALL SELECT 'u', start_at, end_at::float8 FROM usage WHERE device_id = $1 AND end_at > $3
+         ORDER BY kind, a, b`,
+        [deviceId, since, usageSince],
+      );
+      const of = (kind: string) => rows.filter((r) => r.kind === kind);
+      return {
+        signalSamples: of('s').map((r) => ({ at: numberOf(r, 'a', 'signal_samples', deviceId), dbm: numberOf(r, 'b', 'signal_samples', deviceId) })),
+        dropouts: of('d').map((r) => numberOf(r, 'a', 'dropouts', deviceId)),
+        usage: of('u').map((r) => ({ start: numberOf(r, 'a', 'usage', deviceId), end: numberOf(r, 'b', 'usage', deviceId) })),
+      };
+    });
   }
+
 
   getHomeUsage(homeId: string, since: EpochMs): Promise<Interval[]> {
     return this.use({ op: 'getHomeUsage', homeId }, 'single', async (q) =>

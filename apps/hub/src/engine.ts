@@ -6,7 +6,7 @@
  */
 import {
   DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, advanceRollout, assignWaves, isActive, isFirmwardError, isTerminal, newJob, planReleases,
-  rolloutProgress, sequenceHome, skipKey, transition,
+  rolloutHold, rolloutProgress, sequenceHome, skipKey, transition,
 } from '@firmward/core';
 import type {
   Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, Rollout, StateChange,
@@ -298,14 +298,21 @@ export class RolloutEngine implements GatewayHandler {
     ]);
     const conditions = new Map<string, DeviceConditions>();
     const deviceMap = new Map<string, Device>();
+    const rollouts = new Map([...this.#rollouts].map(([releaseId, r]) => [releaseId, { rollout: r.rollout, wave: r.waves.get(home.id) }]));
+    // A job a staged rollout holds (its wave not open, the rollout paused) is held before any check
+    // looks at the device: its telemetry is not read — most homes of a large rollout wait so.
+    const heldByRollout = (j: Job) => {
+      const staged = rollouts.get(j.releaseId);
+      return staged !== undefined && rolloutHold(staged.rollout, staged.wave) !== null;
+    };
+    const needsConditions = (j: Job) => isActive(j.state) || !heldByRollout(j);
     for (const d of devices) {
       deviceMap.set(d.id, d);
-      if (!jobs.some((j) => j.deviceId === d.id)) continue;
+      if (!jobs.some((j) => j.deviceId === d.id && needsConditions(j))) continue;
       const since = now - Math.max(t.signalWindowSeconds, t.noDropoutSeconds) * SECOND_MS;
       const tel = await this.#d.store.getTelemetry(d.id, since, now - t.usageLookbackDays * DAY_MS);
       conditions.set(d.id, { online: d.online, report: d.report, ...tel, usage: this.#withOpenUsage(d.id, tel.usage, now) });
     }
-    const rollouts = new Map([...this.#rollouts].map(([releaseId, r]) => [releaseId, { rollout: r.rollout, wave: r.waves.get(home.id) }]));
     return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince, rollouts };
   }
 
