@@ -34,6 +34,28 @@ function raw(path: string): DatabaseSync {
 }
 
 describe('SqliteStore (sqlite specifics)', () => {
+  test('telemetry arriving together is committed together; a bad write fails alone, the others are durable', async () => {
+    const path = tempPath();
+    const store = await SqliteStore.open(path);
+    await store.putHome(makeHome('h'));
+    for (const id of ['h-d0', 'h-d1']) await store.putDevice(makeDevice(id, 'h'));
+    const db = raw(path);
+    const commitsBefore = Number(db.prepare('PRAGMA data_version').get()?.['data_version']);
+    // Three reports in the same turn of the event loop: one for a device the store does not know.
+    const results = await Promise.allSettled([
+      store.recordTelemetry('h-d0', { signalSample: { at: 1_000, dbm: -60 }, online: true }),
+      store.recordTelemetry('nope', { signalSample: { at: 1_000, dbm: -61 } }),
+      store.recordTelemetry('h-d1', { signalSample: { at: 1_000, dbm: -62 }, online: true }),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.ok(results[1]!.status === 'rejected' && isFirmwardError(results[1].reason, 'not_found'), 'the unknown device is named');
+    // Seen from another connection: both good writes are there, in one commit.
+    assert.deepEqual(db.prepare('SELECT device_id, dbm FROM signal_samples ORDER BY device_id').all().map((r) => [r['device_id'], r['dbm']]), [['h-d0', -60], ['h-d1', -62]]);
+    assert.equal(Number(db.prepare('PRAGMA data_version').get()?.['data_version']) - commitsBefore, 1, 'one commit for the batch');
+    db.close();
+    await store.close();
+  });
+
   test('the constructor touches nothing; migrate opens; operations before it are refused', async () => {
     const path = tempPath();
     const store = new SqliteStore({ path });
