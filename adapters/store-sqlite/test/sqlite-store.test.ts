@@ -48,7 +48,7 @@ describe('SqliteStore (sqlite specifics)', () => {
       store.recordTelemetry('h-d1', { signalSample: { at: 1_000, dbm: -62 }, online: true }),
     ]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
-    assert.ok(results[1]!.status === 'rejected' && isFirmwardError(results[1].reason, 'not_found'), 'the unknown device is named');
+    assert.ok(results[1].status === 'rejected' && isFirmwardError(results[1].reason, 'not_found'), 'the unknown device is named');
     // Seen from another connection: both good writes are there, in one commit.
     assert.deepEqual(db.prepare('SELECT device_id, dbm FROM signal_samples ORDER BY device_id').all().map((r) => [r['device_id'], r['dbm']]), [['h-d0', -60], ['h-d1', -62]]);
     assert.equal(Number(db.prepare('PRAGMA data_version').get()?.['data_version']) - commitsBefore, 1, 'one commit for the batch');
