@@ -138,16 +138,17 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       },
     });
     let engineRef: RolloutEngine | null = null;
+    // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
+    const releaseOf = async (releaseId: string) => engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
     // Invariant 4 on the hub: only an image whose length and hash verify is served (/firmware and DDI downloads alike).
     const imagePath = async (releaseId: string): Promise<string | null> => {
-      // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
-      const release = engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
+      const release = await releaseOf(releaseId);
       return release ? source.imagePath(release) : null;
     };
     const distribution = new ImageDistribution(config.images, { clock: o.clock, log: log.child('images') });
     stops.push(() => Promise.resolve(distribution.stop()));
     const imageRedirect = async (releaseId: string): Promise<string | null> => {
-      const release = engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
+      const release = await releaseOf(releaseId);
       return release ? distribution.downloadUrl(release, await source.imagePath(release)) : null;
     };
     const onInternalError = (error: unknown) => log.error('request failed', { error: error instanceof Error ? error.stack ?? error.message : String(error) });
