@@ -222,6 +222,20 @@ describe('the dashboard in Chromium', { timeout: 5 * MINUTE_MS }, () => {
     await page.locator(`li[data-rollout="${rollout.id}"] .rollout-summary`, { hasText: 'called off' }).waitFor();
   });
 
+  test('a bridge is set from the fleet view; one that cannot start says why and stays off', async () => {
+    const tasmota = page.locator('li[data-bridge="tasmota"]');
+    await tasmota.waitFor();
+    assert.match(await tasmota.innerText(), /Tasmota \(off\)/);
+    // The hub's own broker lets no unknown login in: the bridge cannot start, and the page says so.
+    await tasmota.getByLabel('Turned on').check();
+    await tasmota.getByLabel('Broker').fill(demo.hub.mqttUrl);
+    await tasmota.getByLabel('Devices join').selectOption('demo-home');
+    await tasmota.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#notice', { hasText: 'did not start' }).waitFor();
+    const bridges = await (await demo.api('GET', '/api/v1/bridges')).json() as { name: string; enabled: boolean }[];
+    assert.equal(bridges.find((b) => b.name === 'tasmota')?.enabled, false, 'nothing changed');
+  });
+
   test('the TV stayed on its version: the policy held it while the others updated', async () => {
     const tv = await device('living-tv');
     assert.equal(tv.firmwareVersion, '1.0.0');

@@ -50,29 +50,37 @@ export const bridgesSchema = z.strictObject({
 
 export type BridgesConfig = z.output<typeof bridgesSchema>;
 
-/** The bridges the config turns on, each routed to its home. */
-export function createBridges(config: BridgesConfig, o: { clock: Clock; log: Logger }): RoutedBridge[] {
+export type GatewayBridgeName = 'zigbee2mqtt' | 'tasmota' | 'shelly';
+export const GATEWAY_BRIDGES: readonly GatewayBridgeName[] = ['zigbee2mqtt', 'tasmota', 'shelly'];
+
+/** One bridge as its settings describe it (whether or not it is turned on). */
+export function createBridge(name: GatewayBridgeName, config: BridgesConfig, o: { clock: Clock; log: Logger }): RoutedBridge {
   const login = (b: { username: string; password: string }) => ({
     ...(b.username !== '' && { username: b.username }),
     ...(b.password !== '' && { password: b.password }),
   });
-  const bridges: RoutedBridge[] = [];
-  const z2m = config.zigbee2mqtt;
-  if (z2m.enabled) {
-    bridges.push({ homeId: z2m.homeId, bridge: new Zigbee2MqttBridge({ url: z2m.url, ...login(z2m), baseTopic: z2m.baseTopic, clock: o.clock, logger: o.log.child('zigbee2mqtt') }) });
+  switch (name) {
+    case 'zigbee2mqtt': {
+      const z2m = config.zigbee2mqtt;
+      return { homeId: z2m.homeId, bridge: new Zigbee2MqttBridge({ url: z2m.url, ...login(z2m), baseTopic: z2m.baseTopic, clock: o.clock, logger: o.log.child('zigbee2mqtt') }) };
+    }
+    case 'tasmota': {
+      const tasmota = config.tasmota;
+      return { homeId: tasmota.homeId, bridge: new TasmotaBridge({ url: tasmota.url, ...login(tasmota), clock: o.clock, logger: o.log.child('tasmota') }) };
+    }
+    case 'shelly': {
+      const shelly = config.shelly;
+      return {
+        homeId: shelly.homeId,
+        bridge: new ShellyBridge({ url: shelly.url, ...login(shelly), devices: shelly.devices, stableChannel: shelly.stableChannel, clock: o.clock, logger: o.log.child('shelly') }),
+      };
+    }
   }
-  const tasmota = config.tasmota;
-  if (tasmota.enabled) {
-    bridges.push({ homeId: tasmota.homeId, bridge: new TasmotaBridge({ url: tasmota.url, ...login(tasmota), clock: o.clock, logger: o.log.child('tasmota') }) });
-  }
-  const shelly = config.shelly;
-  if (shelly.enabled) {
-    bridges.push({
-      homeId: shelly.homeId,
-      bridge: new ShellyBridge({ url: shelly.url, ...login(shelly), devices: shelly.devices, stableChannel: shelly.stableChannel, clock: o.clock, logger: o.log.child('shelly') }),
-    });
-  }
-  return bridges;
+}
+
+/** The bridges the config turns on, each routed to its home. */
+export function createBridges(config: BridgesConfig, o: { clock: Clock; log: Logger }): RoutedBridge[] {
+  return GATEWAY_BRIDGES.filter((name) => config[name].enabled).map((name) => createBridge(name, config, o));
 }
 
 /**

@@ -3,6 +3,7 @@
  * bridges (hawkBit clients, Zigbee2MQTT, Tasmota, Shelly). Each command goes to the gateway that
  * speaks for the device; the engine's rules stay the same whichever protocol carries them.
  */
+import { FirmwardError } from '@firmward/core';
 import type { EpochMs, JobState } from '@firmward/core';
 import type { Bridge, BridgeHandler, DeviceGateway, DiscoveredDevice, GatewayHandler, Logger, Store } from '@firmward/ports';
 import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
@@ -14,21 +15,26 @@ export interface RoutedBridge {
 }
 
 export class GatewayRouter implements DeviceGateway {
-  readonly name: string;
   readonly #fallback: DeviceGateway;
-  readonly #bridges: readonly RoutedBridge[];
+  #bridges: RoutedBridge[];
+  /** Bridges a person turned off: they still say which devices are theirs, so commands to those are refused, never sent elsewhere. */
+  readonly #off = new Map<string, Bridge>();
   readonly #store: Store;
   readonly #log: Logger;
   readonly #onRegistered: () => void;
+  #handler: GatewayHandler | null = null;
 
   /** `fallback` carries every device no bridge claims: Firmward's own agents. */
   constructor(o: { fallback: DeviceGateway; bridges: readonly RoutedBridge[]; store: Store; log: Logger; onRegistered?: () => void }) {
     this.#fallback = o.fallback;
     this.#onRegistered = o.onRegistered ?? (() => {});
-    this.#bridges = o.bridges;
+    this.#bridges = [...o.bridges];
     this.#store = o.store;
     this.#log = o.log;
-    this.name = [o.fallback.name, ...o.bridges.map((b) => b.bridge.name)].join('+');
+  }
+
+  get name(): string {
+    return [this.#fallback.name, ...this.#bridges.map((b) => b.bridge.name)].join('+');
   }
 
   get bridges(): readonly RoutedBridge[] {
@@ -36,17 +42,38 @@ export class GatewayRouter implements DeviceGateway {
   }
 
   async start(handler: GatewayHandler): Promise<void> {
+    this.#handler = handler;
     await this.#fallback.start(handler);
-    for (const routed of this.#bridges) {
-      const bridgeHandler: BridgeHandler = {
-        onState: (id, state, at) => handler.onState(id, state, at),
-        onAvailability: (id, online, at) => handler.onAvailability(id, online, at),
-        onEvent: (id, event, at) => handler.onEvent(id, event, at),
-        onRejected: (info) => handler.onRejected(info),
-        onDiscovered: (device, at) => this.#register(routed, device, at, handler),
-      };
-      await routed.bridge.start(bridgeHandler);
+    for (const routed of this.#bridges) await routed.bridge.start(this.#bridgeHandler(routed, handler));
+  }
+
+  /**
+   * Turns a bridge on, changes it, or turns it off (`next` null) while the hub runs: the old one
+   * stops first. Devices of a bridge that is off keep their ids; commands to them are refused.
+   */
+  async replaceBridge(name: string, next: RoutedBridge | null, ownerWhenOff: Bridge | null): Promise<void> {
+    const old = this.#bridges.find((b) => b.bridge.name === name);
+    if (old) {
+      this.#bridges = this.#bridges.filter((b) => b !== old);
+      await old.bridge.stop().catch((error: unknown) => this.#log.warn('bridge stop failed', { bridge: name, error: String(error) }));
     }
+    this.#off.delete(name);
+    if (next === null) {
+      if (ownerWhenOff) this.#off.set(name, ownerWhenOff);
+      return;
+    }
+    if (this.#handler) await next.bridge.start(this.#bridgeHandler(next, this.#handler));
+    this.#bridges.push(next);
+  }
+
+  #bridgeHandler(routed: RoutedBridge, handler: GatewayHandler): BridgeHandler {
+    return {
+      onState: (id, state, at) => handler.onState(id, state, at),
+      onAvailability: (id, online, at) => handler.onAvailability(id, online, at),
+      onEvent: (id, event, at) => handler.onEvent(id, event, at),
+      onRejected: (info) => handler.onRejected(info),
+      onDiscovered: (device, at) => this.#register(routed, device, at, handler),
+    };
   }
 
   async stop(): Promise<void> {
@@ -69,7 +96,12 @@ export class GatewayRouter implements DeviceGateway {
   }
 
   #gatewayOf(deviceId: string): DeviceGateway {
-    return this.#bridges.find((b) => b.bridge.owns(deviceId))?.bridge ?? this.#fallback;
+    const on = this.#bridges.find((b) => b.bridge.owns(deviceId))?.bridge;
+    if (on) return on;
+    for (const [name, off] of this.#off) {
+      if (off.owns(deviceId)) return refusing(name);
+    }
+    return this.#fallback;
   }
 
   /**
@@ -97,4 +129,10 @@ export class GatewayRouter implements DeviceGateway {
       handler.onRejected({ deviceId: found.id, topic: routed.bridge.name, error: `could not register: ${String(error)}`, at });
     }
   }
+}
+
+/** Stands in for a bridge that is turned off: nothing reaches its devices, and the hub is told so. */
+function refusing(name: string): DeviceGateway {
+  const refuse = () => Promise.reject(new FirmwardError('gateway_failure', `The ${name} bridge is turned off, so Firmward cannot reach this device.`));
+  return { name, start: () => Promise.resolve(), stop: () => Promise.resolve(), send: refuse };
 }

@@ -20,7 +20,8 @@ export interface HubServiceDeps {
   engine: RolloutEngine;
   clock: Clock;
   version: string;
-  gatewayName: string;
+  /** How devices are reached right now (bridges may be turned on and off while the hub runs). */
+  gatewayName: string | (() => string);
   mqtt: { host: string; port: number } | null;
   /** Where releases come from, and why a repository is refused right now. */
   sources?: Pick<ReleaseSources, 'refusals' | 'names'>;
@@ -58,7 +59,7 @@ export class DefaultHubService implements HubService {
       const refused = refusals.get(name);
       return refused ? { name, trusted: false, code: refused.code, message: refused.message } : { name, trusted: true, code: null, message: null };
     });
-    return { status: 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
+    return { status: 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: typeof this.#d.gatewayName === 'function' ? this.#d.gatewayName() : this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
   }
 
   /**

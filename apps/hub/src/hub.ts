@@ -16,7 +16,8 @@ import { TufReleaseSource } from '@firmward/tuf';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
-import { createBridges, createHomeAssistant } from './bridges.ts';
+import { BridgeSettings, withSavedBridges } from './bridge-settings.ts';
+import { createBridges } from './bridges.ts';
 import { GatewayRouter } from './gateway-router.ts';
 import { ImageDistribution } from './image-distribution.ts';
 import type { RoutedBridge } from './gateway-router.ts';
@@ -119,7 +120,9 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       mqttUrl = `mqtt://${address.host}:${address.port}`;
     }
 
-    const bridges = [...(o.bridges ?? []), ...createBridges(config.bridges, { clock: o.clock, log: log.child('bridges') })];
+    // The config file's bridges, with what a person changed from the dashboard on top (bridge-settings.ts).
+    const bridgesConfig = withSavedBridges(config.bridges, config.dataDir);
+    const bridges = [...(o.bridges ?? []), ...createBridges(bridgesConfig, { clock: o.clock, log: log.child('bridges') })];
     const signed = o.source ? [] : config.repositories.map((r) => new TufReleaseSource({
       name: r.name, url: r.url, rootFile: r.root, dir: path.join(config.dataDir, 'repositories', r.name),
       onTargetRefused: ({ path: target, error }) => {
@@ -131,13 +134,14 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     let service: DefaultHubService | null = null;
     const source = new ReleaseSources({
       sources: o.source ? [o.source] : signed,
-      bridges: () => bridges.map((b) => b.bridge),
+      bridges: () => gatewayRef?.bridges.map((b) => b.bridge) ?? [],
       onRefused: (refusal) => {
         log.warn('release repository refused', { ...refusal });
         void service?.recordRepositoryRefusal(refusal).catch((error: unknown) => log.warn('could not record the refusal', { error: String(error) }));
       },
     });
     let engineRef: RolloutEngine | null = null;
+    let gatewayRef: GatewayRouter | null = null;
     // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
     const releaseOf = async (releaseId: string) => engineRef?.releases.get(releaseId) ?? (await store.getRelease(releaseId));
     // Invariant 4 on the hub: only an image whose length and hash verify is served (/firmware and DDI downloads alike).
@@ -165,6 +169,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       bridges, store, log: log.child('bridges'),
       onRegistered: () => engineRef?.markPlanDirty(),
     });
+    gatewayRef = gateway;
 
     let baseUrl = '';
     const engine = new RolloutEngine({
@@ -177,14 +182,21 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     });
     engineRef = engine;
     service = new DefaultHubService({
-      store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: gateway.name, sources: source,
+      store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: () => gateway.name, sources: source,
       mqtt: { host: new URL(mqttUrl).hostname, port: Number(new URL(mqttUrl).port || 1883) },
+    });
+    const bridgeSettings = new BridgeSettings(bridgesConfig, {
+      dataDir: config.dataDir, router: gateway, store, clock: o.clock, log: log.child('bridges'), version: HUB_VERSION,
+      homeAssistantHub: service,
+      dashboardUrl: () => baseUrl,
+      markOffline: (deviceId) => engine.onAvailability(deviceId, false, o.clock.now()),
     });
     const app = createHttpApp(service, {
       ownerToken: o.ownerToken,
       maxBodyBytes: config.http.maxBodyBytes,
       imagePath,
       imageRedirect,
+      bridges: bridgeSettings,
       repositoryMetadata: async (name, file) => {
         const repository = signed.find((r) => r.name === name);
         return repository ? repository.metadataFile(file) : null;
@@ -204,11 +216,8 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     await engine.start();
     stops.push(() => engine.stop());
 
-    const homeAssistant = createHomeAssistant(config.bridges.homeAssistant, { hub: service, clock: o.clock, log, dashboardUrl: baseUrl, version: HUB_VERSION });
-    if (homeAssistant) {
-      await homeAssistant.start();
-      stops.push(() => homeAssistant.stop());
-    }
+    await bridgeSettings.start();
+    stops.push(() => bridgeSettings.stop());
 
     return { store, engine, service, httpPort: http.port, mqttUrl, baseUrl, stop };
   } catch (error) {

@@ -13,6 +13,8 @@ import type { z } from 'zod';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { HistoryEvent } from '@firmward/ports';
 import type { HubService } from '../service.ts';
+import { BRIDGE_NAMES, bridgePatchSchema } from '../bridge-settings.ts';
+import type { BridgeName, BridgePatch, BridgeView } from '../bridge-settings.ts';
 import type { DashboardAuth } from '../dashboard-auth.ts';
 import { mountDashboard, sessionGuard, usesSession } from './dashboard.ts';
 import { errorBody, errorResponse } from './errors.ts';
@@ -30,6 +32,8 @@ export interface HttpAppOptions {
   imagePath?: (releaseId: string) => Promise<string | null>;
   /** Where the device should fetch a release's image instead of from the hub (a signed URL of the image store), or null. */
   imageRedirect?: (releaseId: string) => Promise<string | null>;
+  /** The bridges' settings, changed from the dashboard or the API (bridge-settings.ts). */
+  bridges?: { list(): BridgeView[]; update(name: BridgeName, patch: BridgePatch): Promise<BridgeView> };
   /** A metadata file of a signed repository the hub trusts, or null when it has no such repository. */
   repositoryMetadata?: (repository: string, file: string) => Promise<ReadableStream<Uint8Array> | null>;
   /** Told about every 500, so the hub can log what the caller is not shown. */
@@ -193,6 +197,14 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
   });
 
   // --- history ---
+  // --- bridges to other ecosystems ---
+  app.get('/api/v1/bridges', (c) => c.json(opts.bridges?.list() ?? []));
+  app.patch('/api/v1/bridges/:name', async (c) => {
+    const name = c.req.param('name');
+    if (!opts.bridges || !(BRIDGE_NAMES as readonly string[]).includes(name)) throw new FirmwardError('not_found', `There is no bridge "${name}".`);
+    return c.json(await opts.bridges.update(name as BridgeName, await readBody(c, bridgePatchSchema)));
+  });
+
   // --- staged rollouts across homes ---
   app.get('/api/v1/rollouts', async (c) => c.json(await service.listRollouts()));
   app.post('/api/v1/rollouts', async (c) => c.json(await service.startRollout(await readBody(c, StartRolloutSchema), OWNER_ACTOR), 201));

@@ -242,8 +242,9 @@ async function render({ live = false } = {}) {
     if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  // Settings are a form the person is editing: a live refresh must not throw their edits away.
-  if (live && view === 'settings') return;
+  // Settings and the fleet view's bridge forms are being edited: a live refresh must not throw the
+  // edits away (or move a button from under the pointer); they refresh after each action instead.
+  if (live && (view === 'settings' || view === 'fleet')) return;
   // Keep keyboard focus on the same control across a live re-render.
   const focusKey = document.activeElement?.dataset?.key;
   let content;
@@ -383,7 +384,7 @@ async function force(device) {
 // ── fleet: where firmware comes from, how devices are reached, staged rollouts ───────────
 
 async function fleetView() {
-  const [health, rollouts] = await Promise.all([api('GET', '/api/v1/health'), api('GET', '/api/v1/rollouts')]);
+  const [health, rollouts, bridges] = await Promise.all([api('GET', '/api/v1/health'), api('GET', '/api/v1/rollouts'), api('GET', '/api/v1/bridges')]);
   const act = (rollout, action) => () => {
     api('POST', `/api/v1/rollouts/${encodeURIComponent(rollout.id)}/${action}`, {})
       .then((next) => { notify(`${rollout.releaseId}: ${next.summary}`); void render(); })
@@ -402,6 +403,10 @@ async function fleetView() {
             h('strong', {}, r.name), ' — ',
             r.trusted ? 'signed by its maker and verified.' : h('span', { class: 'refused' }, `refused (${r.code}): ${r.message}`)))),
       h('p', {}, `Devices are reached through: ${health.gateway.split('+').join(', ')}.`)),
+    h('section', { 'aria-labelledby': 'bridges-title' },
+      h('h2', { id: 'bridges-title' }, 'Bridges to other systems'),
+      h('p', {}, 'Devices that Zigbee2MQTT, Tasmota or Shelly firmware manage, and Home Assistant\'s view of every device. Passwords are set in the hub\'s config file or environment, not here.'),
+      h('ul', { class: 'bridges' }, bridges.map(bridgeForm))),
     h('section', { 'aria-labelledby': 'rollouts-title' },
       h('h2', { id: 'rollouts-title' }, 'Staged rollouts'),
       rollouts.length === 0
@@ -414,6 +419,32 @@ async function fleetView() {
             r.state === 'running' ? button(r, 'pause', 'Pause') : null,
             r.state === 'paused' || r.state === 'stopped' ? button(r, 'resume', 'Resume') : null,
             r.state !== 'aborted' && r.state !== 'completed' ? button(r, 'abort', 'Call off', true) : null))))));
+}
+
+const BRIDGE_TITLES = { zigbee2mqtt: 'Zigbee2MQTT', tasmota: 'Tasmota', shelly: 'Shelly', homeAssistant: 'Home Assistant' };
+
+function bridgeForm(bridge) {
+  const id = (field) => `bridge-${bridge.name}-${field}`;
+  const enabled = h('input', { type: 'checkbox', id: id('enabled'), checked: bridge.enabled });
+  const url = h('input', { type: 'text', id: id('url'), value: bridge.url, placeholder: 'mqtt://192.168.1.5:1883' });
+  const username = h('input', { type: 'text', id: id('username'), value: bridge.username, autocomplete: 'off' });
+  const home = bridge.name === 'homeAssistant' ? null
+    : h('select', { id: id('home') }, [h('option', { value: '' }, '—'), ...state.homes.map((home) => h('option', { value: home.id, selected: home.id === bridge.homeId }, home.name))]);
+  const save = (event) => {
+    event.preventDefault();
+    const patch = { enabled: enabled.checked, url: url.value.trim(), username: username.value.trim(), ...(home && { homeId: home.value }) };
+    api('PATCH', `/api/v1/bridges/${encodeURIComponent(bridge.name)}`, patch)
+      .then((next) => { notify(`${BRIDGE_TITLES[bridge.name]}: ${next.enabled ? 'on' : 'off'}.`); void render(); })
+      .catch((e) => notify(e.message, 'error'));
+  };
+  return h('li', { 'data-bridge': bridge.name },
+    h('form', { class: 'bridge', onsubmit: save },
+      h('h3', {}, BRIDGE_TITLES[bridge.name] ?? bridge.name, ' ', h('span', { class: 'bridge-state' }, bridge.enabled ? '(on)' : '(off)')),
+      h('label', { for: id('enabled') }, enabled, ' Turned on'),
+      h('label', { for: id('url') }, 'Broker ', url),
+      h('label', { for: id('username') }, 'User name ', username, bridge.passwordSet ? ' (password set)' : ''),
+      home ? h('label', { for: id('home') }, 'Devices join ', home) : null,
+      h('button', { type: 'submit', 'data-key': `save-${bridge.name}` }, 'Save')));
 }
 
 async function historyView() {
