@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { startPlainBroker } from '@firmward/bridge-common/testing/plain-broker.ts';
 import { DEFAULT_THRESHOLDS } from '@firmward/core';
@@ -19,6 +18,7 @@ import type { HubConfig } from '../src/config.ts';
 import { publishReleases } from '../src/demo-repository.ts';
 import { startHub } from '../src/hub.ts';
 import type { RunningHub } from '../src/hub.ts';
+import { until } from './fixtures/until.ts';
 
 const stops: (() => Promise<void>)[] = [];
 const dirs: string[] = [];
@@ -29,15 +29,6 @@ after(async () => {
 
 const TOKEN = 'bridge-settings-test-owner-token-01';
 
-async function until<T>(what: string, check: () => Promise<T | null | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function start(config: HubConfig, seed: boolean): Promise<RunningHub> {
   const hub = await startHub(config, {

@@ -19,6 +19,7 @@ import { loadConfig } from '../src/config.ts';
 import { publishReleases } from '../src/demo-repository.ts';
 import { startHub } from '../src/hub.ts';
 import type { RunningHub } from '../src/hub.ts';
+import { until } from './fixtures/until.ts';
 
 const dirs: string[] = [];
 const stops: (() => Promise<void>)[] = [];
@@ -33,15 +34,6 @@ function tempDir(prefix: string): string {
   return d;
 }
 
-async function until<T>(what: string, check: () => Promise<T | null | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 const HOME = 'flat';
 

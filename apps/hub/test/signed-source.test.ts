@@ -9,7 +9,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { releaseId } from '@firmward/core';
 import { MqttAgentTransport } from '@firmward/agent';
@@ -23,6 +22,7 @@ import { startHub } from '../src/hub.ts';
 import type { RunningHub } from '../src/hub.ts';
 import { publishReleases } from '../src/demo-repository.ts';
 import { FLEET_FROM_VERSION, FLEET_IMAGE_BYTES, FLEET_TARGET_VERSION, fleetDevices, fleetHomeId, publishFleetRelease, seedFleet } from './fixtures/fleet-fixture.ts';
+import { until } from './fixtures/until.ts';
 
 const dirs: string[] = [];
 const running: { stop(): Promise<void> }[] = [];
@@ -73,15 +73,6 @@ async function deviceFor(hub: RunningHub, secrets: Map<string, string>, root: Bu
   return device;
 }
 
-async function until<T>(what: string, check: () => Promise<T | null>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 test('a release signed by the maker reaches the device, which checks it itself through the hub\'s mirror, installs it and is confirmed', async () => {
   const maker = await publishFleetRelease(tempDir('firmward-maker-'));
