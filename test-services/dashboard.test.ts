@@ -192,7 +192,11 @@ describe('the dashboard in Chromium', { timeout: 5 * MINUTE_MS }, () => {
     await page.locator('#history-table').waitFor();
     await page.getByLabel('Device').selectOption('kitchen-plug');
     await page.getByLabel('Outcome').selectOption('succeeded');
-    await page.locator('#history-table tbody tr').first().waitFor();
+    // The table is fetched again for the new filter: wait for the filtered rows, not the ones before.
+    await page.waitForFunction(() => {
+      const rows = Array.from(document.querySelectorAll('#history-table tbody tr'));
+      return rows.length > 0 && rows.every((r) => (r as HTMLElement).innerText.includes('succeeded'));
+    }, undefined, { timeout: 15_000 });
     const rows = await page.locator('#history-table tbody tr').allInnerTexts();
     assert.ok(rows.length >= 1);
     for (const row of rows) {
