@@ -14,8 +14,6 @@
  * with one user per device. The test reads PostgreSQL directly for what no single hub can see.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +29,7 @@ import { HubClient } from '../apps/cli/src/client.ts';
 import type { RolloutView } from '../apps/cli/src/client.ts';
 import { FLEET_TARGET_VERSION, fleetHomeId, publishFleetRelease, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
 import type { FleetSecrets } from '../apps/hub/test/fixtures/fleet-fixture.ts';
+import { Child } from '../apps/hub/test/fixtures/child-process.ts';
 import { freePort } from '../packages/ports/testing/free-port.ts';
 import { startMosquitto } from './mosquitto-broker.ts';
 import type { RunningMosquitto } from './mosquitto-broker.ts';
@@ -56,67 +55,6 @@ const RANK: Record<JobState, number> = {
 const UNDER_WAY: readonly JobState[] = ['downloaded', 'installing', 'rebooting', 'confirming'];
 /** The device may be fetching from the instance that offered (see the kill below). */
 const FETCHING: readonly JobState[] = ['offered', 'downloading'];
-
-/** A child process with its output kept for failure messages. */
-class Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly #lineListeners = new Set<(line: string) => void>();
-  #partial = '';
-
-  constructor(name: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.name = name;
-    this.process = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
-    this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      const lines = (this.#partial + chunk).split('\n');
-      this.#partial = lines.pop() ?? '';
-      for (const line of lines) for (const l of this.#lineListeners) l(line);
-    });
-    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  onLine(listener: (line: string) => void): void {
-    this.#lineListeners.add(listener);
-  }
-
-  /** SIGSTOP, returning once the kernel shows it stopped: from then on it commits and sends nothing. */
-  async freeze(): Promise<void> {
-    this.process.kill('SIGSTOP');
-    const stat = `/proc/${this.process.pid}/stat`;
-    for (;;) {
-      // The state is the field after the command name, which is in parentheses and may hold spaces.
-      const text = await readFile(stat, 'utf8');
-      if (text.slice(text.lastIndexOf(')') + 1).trim().startsWith('T')) return;
-      await sleep(5);
-    }
-  }
-
-  thaw(): void {
-    this.process.kill('SIGCONT');
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running) this.process.kill(signal);
-    return this.exited;
-  }
-
-  /** The end of its output, for a failure message. */
-  tail(lines = 25): string {
-    const cut = (s: string) => s.split('\n').slice(-lines).join('\n');
-    return `--- ${this.name} stdout (end) ---\n${cut(this.stdout)}\n--- ${this.name} stderr (end) ---\n${cut(this.stderr)}`;
-  }
-}
 
 interface Hub {
   child: Child;

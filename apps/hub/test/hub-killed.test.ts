@@ -9,8 +9,6 @@
  * once while a device installs or restarts.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,6 +19,7 @@ import type { JobState } from '@firmward/core';
 import type { HistoryEvent } from '@firmward/ports';
 import { HubClient } from '../../cli/src/client.ts';
 import type { JobView } from '../../cli/src/client.ts';
+import { Child } from './fixtures/child-process.ts';
 import { FLEET_TARGET_VERSION, fleetHomeId, seedFleetDataDir } from './fixtures/fleet-fixture.ts';
 import { freePort } from '../../../packages/ports/testing/free-port.ts';
 
@@ -36,51 +35,6 @@ const RANK: Record<JobState, number> = {
   succeeded: 7, failed: 7, cancelled: 7,
 };
 const PAST_OFFERED: readonly JobState[] = ['downloading', 'downloaded', 'installing', 'rebooting', 'confirming'];
-
-/** A child process with its output kept for failure messages. */
-class Child {
-  readonly name: string;
-  readonly process: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #lineListeners = new Set<(line: string) => void>();
-  #partial = '';
-
-  constructor(name: string, args: string[], env: NodeJS.ProcessEnv) {
-    this.name = name;
-    this.process = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    this.exited = new Promise((resolve) => this.process.once('exit', (code, signal) => resolve({ code, signal })));
-    this.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stdout += chunk;
-      const lines = (this.#partial + chunk).split('\n');
-      this.#partial = lines.pop() ?? '';
-      for (const line of lines) for (const l of this.#lineListeners) l(line);
-    });
-    this.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      this.stderr += chunk;
-    });
-  }
-
-  get running(): boolean {
-    return this.process.exitCode === null && this.process.signalCode === null;
-  }
-
-  onLine(listener: (line: string) => void): void {
-    this.#lineListeners.add(listener);
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.running) this.process.kill(signal);
-    return this.exited;
-  }
-
-  /** The end of its output, for a failure message. */
-  tail(): string {
-    const cut = (s: string) => s.split('\n').slice(-25).join('\n');
-    return `--- ${this.name} stdout (end) ---\n${cut(this.stdout)}\n--- ${this.name} stderr (end) ---\n${cut(this.stderr)}`;
-  }
-}
 
 const children: Child[] = [];
 const tempDirs: string[] = [];
