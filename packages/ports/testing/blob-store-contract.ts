@@ -53,7 +53,12 @@ export async function refusedWith(promise: Promise<unknown>, code: ErrorCode): P
   });
 }
 
-export function runBlobStoreContract(name: string, make: () => Promise<BlobStoreUnderTest>): void {
+/**
+ * `serverWritesInPlace`: the test's server itself exposes an object while writing it (s3rver streams
+ * a copy into its final file; real S3 and its compatible stores publish an object only once whole),
+ * so the "never part of an image" test would measure the test server, not the adapter, and is skipped.
+ */
+export function runBlobStoreContract(name: string, make: () => Promise<BlobStoreUnderTest>, o: { serverWritesInPlace?: boolean } = {}): void {
   describe(`BlobStore contract: ${name}`, () => {
     let sources: string;
 
@@ -214,7 +219,7 @@ export function runBlobStoreContract(name: string, make: () => Promise<BlobStore
       assert.ok((await readAll(await store.open(image.key))).equals(image.bytes));
     }));
 
-    test('a reader never sees part of an image while it is being written', () => withStore(async ({ store }, sourceFile) => {
+    test('a reader never sees part of an image while it is being written', { skip: o.serverWritesInPlace === true && 'the test server writes objects in place' }, () => withStore(async ({ store }, sourceFile) => {
       const image = makeImage(3 * 1024 * 1024);
       let done = false;
       const writing = store.put(image.key, await sourceFile(image.bytes), image.expected).finally(() => { done = true; });
