@@ -5,7 +5,7 @@
  */
 import { FirmwardError } from '@firmward/core';
 import type { Home, Interval, Job, JobState, Policy, Release, Rollout } from '@firmward/core';
-import type { DeviceRow, HistoryEvent, ReleaseJob } from '@firmward/ports';
+import type { DeviceRow, Enrollment, HistoryEvent, PendingDevice, PendingDeviceProtocol, PendingDeviceState, ReleaseJob, RepositoryRecord } from '@firmward/ports';
 
 export type Row = Record<string, unknown>;
 export type SqlValue = string | number | boolean | null;
@@ -106,7 +106,80 @@ export function deviceFromRow(row: Row): DeviceRow {
     online: bool(row, 'device', 'online'),
     lastSeenAt: numOrNull(row, 'device', 'last_seen_at'),
     report: jsonObjectOrNull(row, 'device', 'report'),
+    ignored: bool(row, 'device', 'ignored'),
   };
+}
+
+export function enrollmentFromRow(row: Row): Enrollment {
+  const t = 'enrollment';
+  return {
+    id: str(row, t, 'id'),
+    homeId: str(row, t, 'home_id'),
+    codeDigest: str(row, t, 'code_digest'),
+    createdAt: num(row, t, 'created_at'),
+    expiresAt: num(row, t, 'expires_at'),
+    createdBy: str(row, t, 'created_by'),
+    usedAt: numOrNull(row, t, 'used_at'),
+    usedBy: strOrNull(row, t, 'used_by'),
+  };
+}
+
+const PENDING_STATES: readonly PendingDeviceState[] = ['waiting', 'approved', 'rejected'];
+const PENDING_PROTOCOLS: readonly PendingDeviceProtocol[] = ['agent', 'hawkbit'];
+
+export const PENDING_DEVICE_COLUMNS = [
+  'id', 'home_id', 'device_id', 'protocol', 'name', 'vendor', 'model', 'hardware_revision', 'firmware_version', 'secret_hash',
+  'enrollment_id', 'state', 'requested_at', 'requested_from', 'decided_at', 'decided_by',
+] as const;
+
+/** Values in PENDING_DEVICE_COLUMNS order. */
+export function pendingDeviceToValues(p: PendingDevice): (string | number | null)[] {
+  return [
+    p.id, p.homeId, p.deviceId, p.protocol, p.name, p.vendor, p.model, p.hardwareRevision, p.firmwareVersion, p.secretHash,
+    p.enrollmentId, p.state, p.requestedAt, p.requestedFrom, p.decidedAt, p.decidedBy,
+  ];
+}
+
+export function pendingDeviceFromRow(row: Row): PendingDevice {
+  const t = 'pending_device';
+  const state = str(row, t, 'state') as PendingDeviceState;
+  const protocol = str(row, t, 'protocol') as PendingDeviceProtocol;
+  if (!PENDING_STATES.includes(state)) throw corrupt(t, row.id, 'state');
+  if (!PENDING_PROTOCOLS.includes(protocol)) throw corrupt(t, row.id, 'protocol');
+  return {
+    id: str(row, t, 'id'),
+    homeId: strOrNull(row, t, 'home_id'),
+    deviceId: str(row, t, 'device_id'),
+    protocol,
+    name: str(row, t, 'name'),
+    vendor: str(row, t, 'vendor'),
+    model: str(row, t, 'model'),
+    hardwareRevision: str(row, t, 'hardware_revision'),
+    firmwareVersion: str(row, t, 'firmware_version'),
+    secretHash: strOrNull(row, t, 'secret_hash'),
+    enrollmentId: strOrNull(row, t, 'enrollment_id'),
+    state,
+    requestedAt: num(row, t, 'requested_at'),
+    requestedFrom: str(row, t, 'requested_from'),
+    decidedAt: numOrNull(row, t, 'decided_at'),
+    decidedBy: strOrNull(row, t, 'decided_by'),
+  };
+}
+
+export function repositoryFromRow(row: Row): RepositoryRecord {
+  const t = 'repository';
+  return {
+    name: str(row, t, 'name'),
+    url: str(row, t, 'url'),
+    root: str(row, t, 'root'),
+    addedAt: num(row, t, 'added_at'),
+    addedBy: str(row, t, 'added_by'),
+  };
+}
+
+/** A hub setting: a JSON object (SQLite text, PostgreSQL JSONB). */
+export function settingFromRow(row: Row): Record<string, unknown> {
+  return jsonObject<Record<string, unknown>>({ ...row, id: row.key }, 'setting', 'value', 'object');
 }
 
 export function releaseFromRow(row: Row): Release {

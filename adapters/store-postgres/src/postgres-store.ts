@@ -29,7 +29,8 @@ import type {
   Rollout, SignalSample, UsageSchedule,
 } from '@firmward/core';
 import type {
-  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, Logger, NewHistoryEvent, ReleaseJob, Store,
+  Clock, DeviceRow, DeviceTelemetryWrite, Enrollment, EventQuery, HistoryEvent, JobQuery, Logger, NewHistoryEvent, PendingDevice,
+  PendingDeviceState, ReleaseJob, RepositoryRecord, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
@@ -39,6 +40,7 @@ import type { ErrorContext } from './errors.ts';
 import {
   corrupt, deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, num, releaseFromRow,
   deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf, releaseJobFromRow, rolloutFromRow,
+  enrollmentFromRow, PENDING_DEVICE_COLUMNS, pendingDeviceFromRow, pendingDeviceToValues, repositoryFromRow, settingFromRow,
 } from '@firmward/sql-common';
 import type { Row, SqlValue } from '@firmward/sql-common';
 import {
@@ -137,6 +139,7 @@ const JOB_INSERT_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) VALUES (${p
 // Everything but the id is saved; the WHERE clause is the compare-and-set (see the file header).
 const JOB_SAVE_SQL = `UPDATE jobs SET ${JOB_COLUMNS.slice(1).map((c, i) => `${c} = $${i + 1}`).join(', ')}
   WHERE id = $${JOB_COLUMNS.length} AND state = $${JOB_COLUMNS.length + 1}`;
+const PENDING_INSERT_SQL = `INSERT INTO pending_devices (${PENDING_DEVICE_COLUMNS.join(', ')}) VALUES (${placeholders(1, PENDING_DEVICE_COLUMNS.length)})`;
 const EVENT_INSERT_SQL = `INSERT INTO events (at, home_id, device_id, job_id, kind, from_state, to_state, code, message, actor)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`;
 
@@ -436,6 +439,143 @@ abstract class PgSession implements Store {
     return this.use({ op: 'getDeviceSecret', deviceId }, 'single', async (q) => {
       const [row] = await q.rows('SELECT secret_hash FROM device_credentials WHERE device_id = $1', [deviceId]);
       return row === undefined ? null : String(row.secret_hash);
+    });
+  }
+
+  deleteDeviceSecret(deviceId: string): Promise<void> {
+    return this.use({ op: 'deleteDeviceSecret', deviceId }, 'single', async (q) => {
+      await q.run('DELETE FROM device_credentials WHERE device_id = $1', [deviceId]);
+    });
+  }
+
+  listDeviceSecrets(): Promise<{ deviceId: string; secretHash: string }[]> {
+    return this.use({ op: 'listDeviceSecrets' }, 'single', async (q) =>
+      (await q.rows('SELECT device_id, secret_hash FROM device_credentials ORDER BY device_id COLLATE "C"'))
+        .map((r) => ({ deviceId: String(r.device_id), secretHash: String(r.secret_hash) })));
+  }
+
+  // ---- onboarding: homes and devices come and go ----
+
+  deleteHome(homeId: string): Promise<void> {
+    return this.use({ op: 'deleteHome', homeId }, 'atomic', async (q) => {
+      if ((await q.rows('SELECT id FROM homes WHERE id = $1 FOR UPDATE', [homeId])).length === 0) throw homeNotFound(homeId);
+      await q.run('DELETE FROM jobs WHERE home_id = $1 OR device_id IN (SELECT id FROM devices WHERE home_id = $1)', [homeId]);
+      // Credentials, telemetry and skips go with their device; leases, enrollments and waiting devices with the home.
+      await q.run('DELETE FROM devices WHERE home_id = $1', [homeId]);
+      await q.run('DELETE FROM homes WHERE id = $1', [homeId]);
+    });
+  }
+
+  deleteDevice(deviceId: string): Promise<void> {
+    return this.use({ op: 'deleteDevice', deviceId }, 'atomic', async (q) => {
+      if ((await q.rows('SELECT id FROM devices WHERE id = $1 FOR UPDATE', [deviceId])).length === 0) throw deviceNotFound(deviceId);
+      await q.run('DELETE FROM jobs WHERE device_id = $1', [deviceId]);
+      await q.run('DELETE FROM devices WHERE id = $1', [deviceId]);
+    });
+  }
+
+  setDeviceIgnored(deviceId: string, ignored: boolean): Promise<void> {
+    return this.use({ op: 'setDeviceIgnored', deviceId }, 'single', async (q) => {
+      if ((await q.run('UPDATE devices SET ignored = $1 WHERE id = $2', [ignored, deviceId])) === 0) throw deviceNotFound(deviceId);
+    });
+  }
+
+  insertEnrollment(e: Enrollment): Promise<void> {
+    return this.use({ op: 'insertEnrollment', homeId: e.homeId }, 'single', async (q) => {
+      await q.run(
+        'INSERT INTO enrollments (id, home_id, code_digest, created_at, expires_at, created_by, used_at, used_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [e.id, e.homeId, e.codeDigest, e.createdAt, e.expiresAt, e.createdBy, e.usedAt, e.usedBy],
+      );
+    });
+  }
+
+  findEnrollment(codeDigest: string): Promise<Enrollment | null> {
+    return this.use({ op: 'findEnrollment' }, 'single', async (q) => {
+      const [row] = await q.rows('SELECT * FROM enrollments WHERE code_digest = $1', [codeDigest]);
+      return row === undefined ? null : enrollmentFromRow(row);
+    });
+  }
+
+  listEnrollments(query: { homeId?: string }): Promise<Enrollment[]> {
+    return this.use({ op: 'listEnrollments' }, 'single', async (q) => (query.homeId === undefined
+      ? await q.rows(`SELECT * FROM enrollments ORDER BY created_at DESC, ${BY_ID} LIMIT ${MAX_LIST_LIMIT}`)
+      : await q.rows(`SELECT * FROM enrollments WHERE home_id = $1 ORDER BY created_at DESC, ${BY_ID} LIMIT ${MAX_LIST_LIMIT}`, [query.homeId])).map(enrollmentFromRow));
+  }
+
+  useEnrollment(enrollmentId: string, at: EpochMs, by: string): Promise<boolean> {
+    return this.use({ op: 'useEnrollment' }, 'single', async (q) =>
+      (await q.run('UPDATE enrollments SET used_at = $1, used_by = $2 WHERE id = $3 AND used_at IS NULL', [at, by, enrollmentId])) === 1);
+  }
+
+  deleteEnrollment(enrollmentId: string): Promise<boolean> {
+    return this.use({ op: 'deleteEnrollment' }, 'single', async (q) => (await q.run('DELETE FROM enrollments WHERE id = $1', [enrollmentId])) === 1);
+  }
+
+  insertPendingDevice(p: PendingDevice): Promise<void> {
+    return this.use({ op: 'insertPendingDevice', deviceId: p.deviceId }, 'single', async (q) => {
+      await q.run(PENDING_INSERT_SQL, pendingDeviceToValues(p));
+    });
+  }
+
+  getPendingDevice(pendingId: string): Promise<PendingDevice | null> {
+    return this.use({ op: 'getPendingDevice' }, 'single', async (q) => {
+      const [row] = await q.rows('SELECT * FROM pending_devices WHERE id = $1', [pendingId]);
+      return row === undefined ? null : pendingDeviceFromRow(row);
+    });
+  }
+
+  listPendingDevices(query: { homeId?: string; deviceId?: string; states?: PendingDeviceState[] }): Promise<PendingDevice[]> {
+    return this.use({ op: 'listPendingDevices' }, 'single', async (q) => {
+      if (query.states !== undefined && query.states.length === 0) return [];
+      const p = new Params();
+      const where: string[] = [];
+      if (query.homeId !== undefined) where.push(`home_id = ${p.add(query.homeId)}`);
+      if (query.deviceId !== undefined) where.push(`device_id = ${p.add(query.deviceId)}`);
+      if (query.states !== undefined) where.push(`state IN (${p.list(query.states)})`);
+      const sql = `SELECT * FROM pending_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY requested_at, ${BY_ID} LIMIT ${MAX_LIST_LIMIT}`;
+      return (await q.rows(sql, p.values)).map(pendingDeviceFromRow);
+    });
+  }
+
+  decidePendingDevice(d: PendingDevice): Promise<boolean> {
+    return this.use({ op: 'decidePendingDevice', deviceId: d.deviceId }, 'single', async (q) =>
+      (await q.run(
+        "UPDATE pending_devices SET state = $1, home_id = $2, name = $3, decided_at = $4, decided_by = $5 WHERE id = $6 AND state = 'waiting'",
+        [d.state, d.homeId, d.name, d.decidedAt, d.decidedBy, d.id],
+      )) === 1);
+  }
+
+  pruneEnrollments(before: EpochMs): Promise<void> {
+    return this.use({ op: 'pruneEnrollments' }, 'atomic', async (q) => {
+      await q.run("DELETE FROM pending_devices WHERE state <> 'waiting' AND decided_at < $1", [before]);
+      await q.run('DELETE FROM enrollments WHERE expires_at < $1', [before]);
+    });
+  }
+
+  insertRepository(r: RepositoryRecord): Promise<void> {
+    return this.use({ op: 'insertRepository' }, 'single', async (q) => {
+      await q.run('INSERT INTO repositories (name, url, root, added_at, added_by) VALUES ($1, $2, $3, $4, $5)', [r.name, r.url, r.root, r.addedAt, r.addedBy]);
+    });
+  }
+
+  listRepositories(): Promise<RepositoryRecord[]> {
+    return this.use({ op: 'listRepositories' }, 'single', async (q) => (await q.rows('SELECT * FROM repositories ORDER BY name COLLATE "C"')).map(repositoryFromRow));
+  }
+
+  deleteRepository(name: string): Promise<boolean> {
+    return this.use({ op: 'deleteRepository' }, 'single', async (q) => (await q.run('DELETE FROM repositories WHERE name = $1', [name])) === 1);
+  }
+
+  getSetting(key: string): Promise<Record<string, unknown> | null> {
+    return this.use({ op: 'getSetting' }, 'single', async (q) => {
+      const [row] = await q.rows('SELECT key, value FROM hub_settings WHERE key = $1', [key]);
+      return row === undefined ? null : settingFromRow(row);
+    });
+  }
+
+  putSetting(key: string, value: Record<string, unknown>): Promise<void> {
+    return this.use({ op: 'putSetting' }, 'single', async (q) => {
+      await q.run('INSERT INTO hub_settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, encodeJson(value)]);
     });
   }
 

@@ -172,6 +172,51 @@ CREATE TABLE home_leases (
 );
 CREATE INDEX home_leases_by_until ON home_leases(until);
 ` },
+  { version: 5, name: 'onboarding: enrollments, waiting devices, repositories, settings', sql: `
+ALTER TABLE devices ADD COLUMN ignored BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE TABLE enrollments (
+  id TEXT PRIMARY KEY,
+  home_id TEXT NOT NULL REFERENCES homes(id) ON DELETE CASCADE,
+  code_digest TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  created_by TEXT NOT NULL,
+  used_at BIGINT NULL,
+  used_by TEXT NULL
+);
+CREATE INDEX enrollments_by_home ON enrollments(home_id, created_at);
+CREATE TABLE pending_devices (
+  id TEXT PRIMARY KEY,
+  home_id TEXT NULL REFERENCES homes(id) ON DELETE CASCADE,
+  device_id TEXT NOT NULL,
+  protocol TEXT NOT NULL CHECK (protocol IN ('agent', 'hawkbit')),
+  name TEXT NOT NULL,
+  vendor TEXT NOT NULL,
+  model TEXT NOT NULL,
+  hardware_revision TEXT NOT NULL,
+  firmware_version TEXT NOT NULL,
+  secret_hash TEXT NULL,
+  enrollment_id TEXT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting', 'approved', 'rejected')),
+  requested_at BIGINT NOT NULL,
+  requested_from TEXT NOT NULL,
+  decided_at BIGINT NULL,
+  decided_by TEXT NULL
+);
+CREATE UNIQUE INDEX pending_devices_one_waiting ON pending_devices(device_id) WHERE state = 'waiting';
+CREATE INDEX pending_devices_by_home ON pending_devices(home_id, requested_at);
+CREATE TABLE repositories (
+  name TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  root TEXT NOT NULL,
+  added_at BIGINT NOT NULL,
+  added_by TEXT NOT NULL
+);
+CREATE TABLE hub_settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+` },
 ];
 
 export const SCHEMA_MIGRATIONS_SQL = `

@@ -20,7 +20,8 @@ import type {
   Rollout, SignalSample, UsageSchedule,
 } from '@firmward/core';
 import type {
-  Clock, DeviceRow, DeviceTelemetryWrite, EventQuery, HistoryEvent, JobQuery, NewHistoryEvent, ReleaseJob, Store,
+  Clock, DeviceRow, DeviceTelemetryWrite, Enrollment, EventQuery, HistoryEvent, JobQuery, NewHistoryEvent, PendingDevice, PendingDeviceState,
+  ReleaseJob, RepositoryRecord, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import type { SQLInputValue } from 'node:sqlite';
@@ -30,6 +31,7 @@ import type { ErrorContext } from './errors.ts';
 import {
   deviceFromRow, encodeJson, eventFromRow, homeFromRow, JOB_COLUMNS, jobFromRow, jobToValues, releaseFromRow,
   deviceNotFound, homeNotFound, intervalOf, Mutex, numberOf, releaseJobFromRow, rolloutFromRow,
+  enrollmentFromRow, PENDING_DEVICE_COLUMNS, pendingDeviceFromRow, pendingDeviceToValues, repositoryFromRow, settingFromRow,
 } from '@firmward/sql-common';
 import {
   MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceIndexSql,
@@ -84,6 +86,7 @@ function placeholders(n: number): string {
 const JOB_INSERT_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) VALUES (${placeholders(JOB_COLUMNS.length)})`;
 // Everything but the id is saved; the WHERE clause is the compare-and-set.
 const JOB_SAVE_SQL = `UPDATE jobs SET ${JOB_COLUMNS.slice(1).map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = ?`;
+const PENDING_INSERT_SQL = `INSERT INTO pending_devices (${PENDING_DEVICE_COLUMNS.join(', ')}) VALUES (${placeholders(PENDING_DEVICE_COLUMNS.length)})`;
 const EVENT_INSERT_SQL =
   'INSERT INTO events (at, home_id, device_id, job_id, kind, from_state, to_state, code, message, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
@@ -341,6 +344,152 @@ abstract class SqliteSession implements Store {
     return this.use({ op: 'getDeviceSecret', deviceId }, 'single', (c) => {
       const row = c.get('SELECT secret_hash FROM device_credentials WHERE device_id = ?', deviceId);
       return row === undefined ? null : String(row.secret_hash);
+    });
+  }
+
+  deleteDeviceSecret(deviceId: string): Promise<void> {
+    return this.use({ op: 'deleteDeviceSecret', deviceId }, 'single', (c) => {
+      c.run('DELETE FROM device_credentials WHERE device_id = ?', deviceId);
+    });
+  }
+
+  listDeviceSecrets(): Promise<{ deviceId: string; secretHash: string }[]> {
+    return this.use({ op: 'listDeviceSecrets' }, 'single', (c) =>
+      c.all('SELECT device_id, secret_hash FROM device_credentials ORDER BY device_id')
+        .map((r) => ({ deviceId: String(r.device_id), secretHash: String(r.secret_hash) })));
+  }
+
+  // ---- onboarding: homes and devices come and go ----
+
+  deleteHome(homeId: string): Promise<void> {
+    return this.use({ op: 'deleteHome', homeId }, 'atomic', (c) => {
+      if (c.get('SELECT id FROM homes WHERE id = ?', homeId) === undefined) throw homeNotFound(homeId);
+      c.run('DELETE FROM jobs WHERE home_id = ? OR device_id IN (SELECT id FROM devices WHERE home_id = ?)', homeId, homeId);
+      // Credentials, telemetry and skips go with their device; leases, enrollments and waiting devices with the home.
+      c.run('DELETE FROM devices WHERE home_id = ?', homeId);
+      c.run('DELETE FROM homes WHERE id = ?', homeId);
+    });
+  }
+
+  deleteDevice(deviceId: string): Promise<void> {
+    return this.use({ op: 'deleteDevice', deviceId }, 'atomic', (c) => {
+      if (c.get('SELECT id FROM devices WHERE id = ?', deviceId) === undefined) throw deviceNotFound(deviceId);
+      c.run('DELETE FROM jobs WHERE device_id = ?', deviceId);
+      c.run('DELETE FROM devices WHERE id = ?', deviceId);
+    });
+  }
+
+  setDeviceIgnored(deviceId: string, ignored: boolean): Promise<void> {
+    return this.use({ op: 'setDeviceIgnored', deviceId }, 'single', (c) => {
+      if (c.run('UPDATE devices SET ignored = ? WHERE id = ?', ignored ? 1 : 0, deviceId).changes === 0) throw deviceNotFound(deviceId);
+    });
+  }
+
+  insertEnrollment(e: Enrollment): Promise<void> {
+    return this.use({ op: 'insertEnrollment', homeId: e.homeId }, 'single', (c) => {
+      c.run(
+        'INSERT INTO enrollments (id, home_id, code_digest, created_at, expires_at, created_by, used_at, used_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        e.id, e.homeId, e.codeDigest, e.createdAt, e.expiresAt, e.createdBy, e.usedAt, e.usedBy,
+      );
+    });
+  }
+
+  findEnrollment(codeDigest: string): Promise<Enrollment | null> {
+    return this.use({ op: 'findEnrollment' }, 'single', (c) => {
+      const row = c.get('SELECT * FROM enrollments WHERE code_digest = ?', codeDigest);
+      return row === undefined ? null : enrollmentFromRow(row);
+    });
+  }
+
+  listEnrollments(query: { homeId?: string }): Promise<Enrollment[]> {
+    return this.use({ op: 'listEnrollments' }, 'single', (c) => (query.homeId === undefined
+      ? c.all(`SELECT * FROM enrollments ORDER BY created_at DESC, id LIMIT ${MAX_LIST_LIMIT}`)
+      : c.all(`SELECT * FROM enrollments WHERE home_id = ? ORDER BY created_at DESC, id LIMIT ${MAX_LIST_LIMIT}`, query.homeId)).map(enrollmentFromRow));
+  }
+
+  useEnrollment(enrollmentId: string, at: EpochMs, by: string): Promise<boolean> {
+    return this.use({ op: 'useEnrollment' }, 'single', (c) =>
+      c.run('UPDATE enrollments SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL', at, by, enrollmentId).changes === 1);
+  }
+
+  deleteEnrollment(enrollmentId: string): Promise<boolean> {
+    return this.use({ op: 'deleteEnrollment' }, 'single', (c) => c.run('DELETE FROM enrollments WHERE id = ?', enrollmentId).changes === 1);
+  }
+
+  insertPendingDevice(p: PendingDevice): Promise<void> {
+    return this.use({ op: 'insertPendingDevice', deviceId: p.deviceId }, 'single', (c) => {
+      c.run(PENDING_INSERT_SQL, ...pendingDeviceToValues(p));
+    });
+  }
+
+  getPendingDevice(pendingId: string): Promise<PendingDevice | null> {
+    return this.use({ op: 'getPendingDevice' }, 'single', (c) => {
+      const row = c.get('SELECT * FROM pending_devices WHERE id = ?', pendingId);
+      return row === undefined ? null : pendingDeviceFromRow(row);
+    });
+  }
+
+  listPendingDevices(query: { homeId?: string; deviceId?: string; states?: PendingDeviceState[] }): Promise<PendingDevice[]> {
+    return this.use({ op: 'listPendingDevices' }, 'single', (c) => {
+      if (query.states !== undefined && query.states.length === 0) return [];
+      const where: string[] = [];
+      const values: SQLInputValue[] = [];
+      if (query.homeId !== undefined) {
+        where.push('home_id = ?');
+        values.push(query.homeId);
+      }
+      if (query.deviceId !== undefined) {
+        where.push('device_id = ?');
+        values.push(query.deviceId);
+      }
+      if (query.states !== undefined) {
+        where.push(`state IN (${placeholders(query.states.length)})`);
+        values.push(...query.states);
+      }
+      const sql = `SELECT * FROM pending_devices${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY requested_at, id LIMIT ${MAX_LIST_LIMIT}`;
+      return c.all(sql, ...values).map(pendingDeviceFromRow);
+    });
+  }
+
+  decidePendingDevice(d: PendingDevice): Promise<boolean> {
+    return this.use({ op: 'decidePendingDevice', deviceId: d.deviceId }, 'single', (c) =>
+      c.run(
+        "UPDATE pending_devices SET state = ?, home_id = ?, name = ?, decided_at = ?, decided_by = ? WHERE id = ? AND state = 'waiting'",
+        d.state, d.homeId, d.name, d.decidedAt, d.decidedBy, d.id,
+      ).changes === 1);
+  }
+
+  pruneEnrollments(before: EpochMs): Promise<void> {
+    return this.use({ op: 'pruneEnrollments' }, 'atomic', (c) => {
+      c.run("DELETE FROM pending_devices WHERE state <> 'waiting' AND decided_at < ?", before);
+      c.run('DELETE FROM enrollments WHERE expires_at < ?', before);
+    });
+  }
+
+  insertRepository(r: RepositoryRecord): Promise<void> {
+    return this.use({ op: 'insertRepository' }, 'single', (c) => {
+      c.run('INSERT INTO repositories (name, url, root, added_at, added_by) VALUES (?, ?, ?, ?, ?)', r.name, r.url, r.root, r.addedAt, r.addedBy);
+    });
+  }
+
+  listRepositories(): Promise<RepositoryRecord[]> {
+    return this.use({ op: 'listRepositories' }, 'single', (c) => c.all('SELECT * FROM repositories ORDER BY name').map(repositoryFromRow));
+  }
+
+  deleteRepository(name: string): Promise<boolean> {
+    return this.use({ op: 'deleteRepository' }, 'single', (c) => c.run('DELETE FROM repositories WHERE name = ?', name).changes === 1);
+  }
+
+  getSetting(key: string): Promise<Record<string, unknown> | null> {
+    return this.use({ op: 'getSetting' }, 'single', (c) => {
+      const row = c.get('SELECT key, value FROM hub_settings WHERE key = ?', key);
+      return row === undefined ? null : settingFromRow(row);
+    });
+  }
+
+  putSetting(key: string, value: Record<string, unknown>): Promise<void> {
+    return this.use({ op: 'putSetting' }, 'single', (c) => {
+      c.run('INSERT INTO hub_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', key, encodeJson(value));
     });
   }
 

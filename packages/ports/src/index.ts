@@ -1,5 +1,8 @@
 export type { Clock } from './clock.ts';
-export type { Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob } from './store.ts';
+export type {
+  Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob, Enrollment, PendingDevice, PendingDeviceState,
+  PendingDeviceProtocol, RepositoryRecord,
+} from './store.ts';
 export type { ReleaseSource } from './release-source.ts';
 export type { DeviceGateway, GatewayHandler } from './device-gateway.ts';
 export type { Bridge, BridgeHandler, DiscoveredDevice } from './bridge.ts';

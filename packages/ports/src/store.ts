@@ -59,6 +59,65 @@ export interface DeviceRow extends Device {
   online: boolean;
   lastSeenAt: EpochMs | null;
   report: DeviceReport | null;
+  /** A person chose that Firmward never updates this device (it stays listed). */
+  ignored: boolean;
+}
+
+/**
+ * A one-time code that lets one device ask to join a home. Only the code's SHA-256 digest is
+ * stored: a copy of the database does not let anybody enroll.
+ */
+export interface Enrollment {
+  id: string;
+  homeId: string;
+  /** SHA-256 of the normalized code, lowercase hex. */
+  codeDigest: string;
+  createdAt: EpochMs;
+  expiresAt: EpochMs;
+  /** "person:<name>" */
+  createdBy: string;
+  /** A code works once: when it was used, and by which request to join. */
+  usedAt: EpochMs | null;
+  usedBy: string | null;
+}
+
+export type PendingDeviceState = 'waiting' | 'approved' | 'rejected';
+export type PendingDeviceProtocol = 'agent' | 'hawkbit';
+
+/**
+ * A device that asked to join and waits for a person's yes or no (invariant 2: the identity
+ * stored on approval is this one, as the person saw and approved it).
+ */
+export interface PendingDevice {
+  id: string;
+  /** Where it asks to join; null for a hawkBit device that registered itself with no home to go to (the person picks one). */
+  homeId: string | null;
+  deviceId: string;
+  protocol: PendingDeviceProtocol;
+  name: string;
+  vendor: string;
+  model: string;
+  hardwareRevision: string;
+  firmwareVersion: string;
+  /** The credential that becomes the device's on approval (an agent's issued MQTT secret, hashed); null for hawkBit. */
+  secretHash: string | null;
+  enrollmentId: string | null;
+  state: PendingDeviceState;
+  requestedAt: EpochMs;
+  /** The network address the request came from (shown to the person approving). */
+  requestedFrom: string;
+  decidedAt: EpochMs | null;
+  decidedBy: string | null;
+}
+
+/** A maker's signed repository added while the hub runs (the config file's are not stored). */
+export interface RepositoryRecord {
+  name: string;
+  url: string;
+  /** The maker's root.json as the person gave it: trust starts here, never fetched on first use. */
+  root: string;
+  addedAt: EpochMs;
+  addedBy: string;
 }
 
 /**
@@ -126,6 +185,48 @@ export interface Store {
   /** The hash of a device's MQTT secret (never the secret itself). */
   setDeviceSecret(deviceId: string, secretHash: string): Promise<void>;
   getDeviceSecret(deviceId: string): Promise<string | null>;
+  /** Revokes the device's credential (it stays listed, but can no longer log in). */
+  deleteDeviceSecret(deviceId: string): Promise<void>;
+  /** Every stored credential (what an external broker's password file is written from). */
+  listDeviceSecrets(): Promise<{ deviceId: string; secretHash: string }[]>;
+
+  /**
+   * Removes a home and everything that hangs off it: its devices (with their credentials,
+   * telemetry and skips), its jobs, enrollments, waiting devices and lease. The history stays.
+   * The caller ends open jobs first (invariant 6 is the caller's to keep).
+   */
+  deleteHome(homeId: string): Promise<void>;
+  /** Removes a device with its jobs, credential, telemetry and skips. The history stays. */
+  deleteDevice(deviceId: string): Promise<void>;
+  setDeviceIgnored(deviceId: string, ignored: boolean): Promise<void>;
+
+  insertEnrollment(enrollment: Enrollment): Promise<void>;
+  /** The enrollment whose code has this digest, used or not. */
+  findEnrollment(codeDigest: string): Promise<Enrollment | null>;
+  /** Newest first. */
+  listEnrollments(query: { homeId?: string }): Promise<Enrollment[]>;
+  /** Compare-and-set: marks it used only when nobody used it first (a code works once). */
+  useEnrollment(enrollmentId: string, at: EpochMs, by: string): Promise<boolean>;
+  deleteEnrollment(enrollmentId: string): Promise<boolean>;
+
+  /** Fails with `conflict` when a request for the same device id is already waiting. */
+  insertPendingDevice(pending: PendingDevice): Promise<void>;
+  getPendingDevice(pendingId: string): Promise<PendingDevice | null>;
+  /** Oldest first. */
+  listPendingDevices(query: { homeId?: string; deviceId?: string; states?: PendingDeviceState[] }): Promise<PendingDevice[]>;
+  /** Compare-and-set on a waiting request: saves the decision only if it is still waiting. */
+  decidePendingDevice(decided: PendingDevice): Promise<boolean>;
+  /** Drops decided requests decided before `before`, and enrollments that expired before it. */
+  pruneEnrollments(before: EpochMs): Promise<void>;
+
+  /** Fails with `conflict` when a repository of that name exists. */
+  insertRepository(repository: RepositoryRecord): Promise<void>;
+  listRepositories(): Promise<RepositoryRecord[]>;
+  deleteRepository(name: string): Promise<boolean>;
+
+  /** Hub-wide settings a person changed while the hub runs, shared by every instance (each a JSON object). */
+  getSetting(key: string): Promise<Record<string, unknown> | null>;
+  putSetting(key: string, value: Record<string, unknown>): Promise<void>;
 
   /**
    * Inserts a new job. Fails with `conflict` when the device already has an open job, and with

@@ -16,7 +16,7 @@ import {
   ACTIVE_STATES, DEFAULT_ROLLOUT_RULES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW, actOnRollout, isFirmwardError, JOB_STATES, newJob, newRollout, TERMINAL_STATES,
 } from '@firmward/core';
 import type { Device, DeviceReport, ErrorCode, Home, Job, JobState, Release } from '@firmward/core';
-import type { NewHistoryEvent, Store } from '../src/store.ts';
+import type { Enrollment, NewHistoryEvent, PendingDevice, Store } from '../src/store.ts';
 
 // ---- fixtures ----
 
@@ -181,7 +181,7 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         const d = makeDevice('d1', 'h1', { policy: 'manual', thresholds: { minBatteryPercent: 80 }, schedules: [{ weekdays: [1, 2], start: '07:00', end: '08:00' }] });
         await store.putDevice(d);
         await store.putDevice(makeDevice('d2', 'h2'));
-        assert.deepEqual(await store.getDevice('d1'), { ...d, online: false, lastSeenAt: null, report: null });
+        assert.deepEqual(await store.getDevice('d1'), { ...d, online: false, lastSeenAt: null, report: null, ignored: false });
         assert.equal(await store.getDevice('nope'), null);
         assert.deepEqual((await store.listDevices({ homeId: 'h1' })).map((x) => x.id), ['d1']);
         assert.deepEqual((await store.listDevices()).map((x) => x.id).sort(), ['d1', 'd2']);
@@ -327,6 +327,128 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.setDeviceSecret('d1', 'hash-1b');
         assert.equal(await store.getDeviceSecret('d1'), 'hash-1b');
         assert.equal(await store.getDeviceSecret('d2'), 'hash-2');
+      }));
+    });
+
+    describe('onboarding: homes and devices come and go', () => {
+      function makeEnrollment(id: string, homeId: string, patch: Partial<Enrollment> = {}): Enrollment {
+        return { id, homeId, codeDigest: `digest-${id}`, createdAt: T0, expiresAt: T0 + 3_600_000, createdBy: 'person:owner', usedAt: null, usedBy: null, ...patch };
+      }
+      function makePending(id: string, homeId: string | null, deviceId: string, patch: Partial<PendingDevice> = {}): PendingDevice {
+        return {
+          id, homeId, deviceId, protocol: 'agent', name: `Device ${deviceId}`, vendor: 'acme', model: 'plug-2', hardwareRevision: 'r1',
+          firmwareVersion: '1.0.0', secretHash: 'hash', enrollmentId: null, state: 'waiting', requestedAt: T0, requestedFrom: '127.0.0.1',
+          decidedAt: null, decidedBy: null, ...patch,
+        };
+      }
+
+      test('deleting a home takes its devices, jobs, credentials, telemetry, enrollments and waiting devices; the history stays', () => withStore(async (store) => {
+        const [d0, d1] = await seedHome(store, 'h', 2);
+        await seedHome(store, 'other', 1);
+        await store.setDeviceSecret(d0!, 'hash-0');
+        await store.recordTelemetry(d0!, { report: makeReport(T0), online: true, signalSample: { at: T0, dbm: -60 }, usage: { start: T0, end: T0 + 1 } });
+        await store.addSkip(d1!, 'acme/plug-2/2.0.0', T0, 'person:owner');
+        await store.insertJob(makeJob('j-done', 'h', d0!, 'succeeded'));
+        await store.insertJob(makeJob('j-open', 'h', d1!, 'cancelled'));
+        await store.insertEnrollment(makeEnrollment('e1', 'h'));
+        await store.insertPendingDevice(makePending('p1', 'h', 'newcomer'));
+        await store.appendEvent({ at: T0, homeId: 'h', deviceId: d0!, jobId: null, kind: 'person', from: null, to: null, code: 'x', message: 'Kept.', actor: 'person:owner' });
+        await store.claimHomes({ owner: 'hub-a', now: T0, leaseMs: 10_000 });
+        await store.deleteHome('h');
+        assert.equal(await store.getHome('h'), null);
+        assert.deepEqual((await store.listDevices()).map((d) => d.id), ['other-d0']);
+        assert.equal(await store.getJob('j-done'), null);
+        assert.equal(await store.getDeviceSecret(d0!), null);
+        assert.deepEqual(await store.listEnrollments({}), []);
+        assert.deepEqual(await store.listPendingDevices({}), []);
+        assert.equal((await store.listSkips()).size, 0);
+        assert.equal((await store.listEvents({ homeId: 'h', limit: 10 })).length, 1);
+        assert.deepEqual(await store.claimHomes({ owner: 'hub-a', now: T0, leaseMs: 10_000 }), ['other']);
+        await rejectsWith(store.deleteHome('h'), 'not_found');
+      }));
+
+      test('deleting a device takes its jobs and credential; ignoring one is kept', () => withStore(async (store) => {
+        const [d0, d1] = await seedHome(store, 'h', 2);
+        await store.setDeviceSecret(d0!, 'hash-0');
+        await store.insertJob(makeJob('j0', 'h', d0!, 'failed'));
+        await store.deleteDevice(d0!);
+        assert.equal(await store.getDevice(d0!), null);
+        assert.equal(await store.getJob('j0'), null);
+        assert.equal(await store.getDeviceSecret(d0!), null);
+        await rejectsWith(store.deleteDevice(d0!), 'not_found');
+        await store.setDeviceIgnored(d1!, true);
+        assert.equal((await store.getDevice(d1!))?.ignored, true);
+        // putDevice (a bridge renaming it) leaves the person's choice alone.
+        await store.putDevice(makeDevice(d1!, 'h', { name: 'Renamed' }));
+        assert.equal((await store.getDevice(d1!))?.ignored, true);
+        await store.setDeviceIgnored(d1!, false);
+        assert.equal((await store.getDevice(d1!))?.ignored, false);
+        await rejectsWith(store.setDeviceIgnored('nope', true), 'not_found');
+      }));
+
+      test('credentials: list and revoke', () => withStore(async (store) => {
+        const [d0, d1] = await seedHome(store, 'h', 2);
+        await store.setDeviceSecret(d1!, 'hash-1');
+        await store.setDeviceSecret(d0!, 'hash-0');
+        assert.deepEqual(await store.listDeviceSecrets(), [{ deviceId: d0!, secretHash: 'hash-0' }, { deviceId: d1!, secretHash: 'hash-1' }]);
+        await store.deleteDeviceSecret(d0!);
+        await store.deleteDeviceSecret(d0!);
+        assert.deepEqual(await store.listDeviceSecrets(), [{ deviceId: d1!, secretHash: 'hash-1' }]);
+      }));
+
+      test('an enrollment code is found by its digest and used once', () => withStore(async (store) => {
+        await store.putHome(makeHome('h'));
+        await store.insertEnrollment(makeEnrollment('e1', 'h'));
+        await store.insertEnrollment(makeEnrollment('e2', 'h', { createdAt: T0 + 1 }));
+        await rejectsWith(store.insertEnrollment(makeEnrollment('e3', 'h', { codeDigest: 'digest-e1' })), 'conflict');
+        await rejectsWith(store.insertEnrollment(makeEnrollment('e4', 'no-such-home')), 'not_found');
+        assert.deepEqual(await store.findEnrollment('digest-e1'), makeEnrollment('e1', 'h'));
+        assert.equal(await store.findEnrollment('digest-none'), null);
+        assert.deepEqual((await store.listEnrollments({ homeId: 'h' })).map((e) => e.id), ['e2', 'e1']);
+        const uses = await Promise.all([store.useEnrollment('e1', T0 + 5, 'p1'), store.useEnrollment('e1', T0 + 6, 'p2')]);
+        assert.deepEqual(uses.sort(), [false, true]);
+        const used = await store.findEnrollment('digest-e1');
+        assert.ok(used?.usedAt !== null && used?.usedBy !== null);
+        assert.equal(await store.deleteEnrollment('e2'), true);
+        assert.equal(await store.deleteEnrollment('e2'), false);
+        await store.pruneEnrollments(T0 + 3_600_001);
+        assert.deepEqual(await store.listEnrollments({}), []);
+      }));
+
+      test('one waiting request per device id; a decision is a compare-and-set', () => withStore(async (store) => {
+        await store.putHome(makeHome('h'));
+        await store.putHome(makeHome('h2'));
+        await store.insertPendingDevice(makePending('p1', 'h', 'plug'));
+        await rejectsWith(store.insertPendingDevice(makePending('p2', 'h', 'plug')), 'conflict');
+        await store.insertPendingDevice(makePending('p3', null, 'ddi-x', { protocol: 'hawkbit', secretHash: null, requestedAt: T0 + 1 }));
+        assert.deepEqual(await store.getPendingDevice('p1'), makePending('p1', 'h', 'plug'));
+        assert.deepEqual((await store.listPendingDevices({ states: ['waiting'] })).map((p) => p.id), ['p1', 'p3']);
+        assert.deepEqual((await store.listPendingDevices({ homeId: 'h' })).map((p) => p.id), ['p1']);
+        assert.deepEqual((await store.listPendingDevices({ deviceId: 'ddi-x' })).map((p) => p.id), ['p3']);
+        const approved = { ...makePending('p1', 'h2', 'plug'), name: 'Kitchen plug', state: 'approved' as const, decidedAt: T0 + 10, decidedBy: 'person:owner' };
+        assert.equal(await store.decidePendingDevice(approved), true);
+        assert.equal(await store.decidePendingDevice({ ...approved, state: 'rejected' }), false);
+        assert.deepEqual(await store.getPendingDevice('p1'), approved);
+        // Once decided, the same device id may ask again.
+        await store.insertPendingDevice(makePending('p4', 'h', 'plug', { requestedAt: T0 + 20 }));
+        await store.pruneEnrollments(T0 + 11);
+        assert.equal(await store.getPendingDevice('p1'), null);
+        assert.notEqual(await store.getPendingDevice('p4'), null);
+        await rejectsWith(store.insertPendingDevice(makePending('p5', 'no-such-home', 'lamp')), 'not_found');
+      }));
+
+      test('repositories and settings', () => withStore(async (store) => {
+        const repo = { name: 'acme', url: 'https://updates.acme.example/', root: '{"signed":{}}', addedAt: T0, addedBy: 'person:owner' };
+        await store.insertRepository(repo);
+        await rejectsWith(store.insertRepository(repo), 'conflict');
+        await store.insertRepository({ ...repo, name: 'beta' });
+        assert.deepEqual(await store.listRepositories(), [repo, { ...repo, name: 'beta' }]);
+        assert.equal(await store.deleteRepository('acme'), true);
+        assert.equal(await store.deleteRepository('acme'), false);
+        assert.equal(await store.getSetting('ddi'), null);
+        await store.putSetting('ddi', { autoRegister: true, allowed: ['a', 'b'] });
+        await store.putSetting('ddi', { autoRegister: false, allowed: ['a'] });
+        assert.deepEqual(await store.getSetting('ddi'), { autoRegister: false, allowed: ['a'] });
       }));
     });
 

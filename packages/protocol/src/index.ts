@@ -146,3 +146,5 @@ export function parsePayload<T>(schema: z.ZodType<T>, payload: Uint8Array | stri
 export function encode(message: DeviceState | Availability | Command | DeviceEvent): string {
   return JSON.stringify(message);
 }
+
+export * from './enrollment.ts';
