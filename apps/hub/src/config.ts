@@ -34,7 +34,9 @@ export interface HubConfig {
    * start). Otherwise it connects to that broker as `username` with `password` (an external
    * Mosquitto or EMQX with per-device credentials and ACLs, see docs/protocol.md).
    */
-  mqtt: { host: string; port: number; url: string; username: string; password: string };
+  mqtt: { host: string; port: number; url: string; username: string; password: string; publicUrl: string; mosquitto: MosquittoFilesConfig };
+  /** How often each maker's repository is read again (a person can also refresh one now). */
+  releases: { refreshSeconds: number };
   /**
    * `sqlite` (default): one file at `path`, for one hub. `postgres`: the database at `url`, which any
    * number of hub instances may share (DESIGN, scale-out); `path` is then unused.
@@ -60,6 +62,21 @@ export interface HubConfig {
   logLevel: LogLevel;
   /** The file the settings were read from, if any (for the start-up log). */
   configFile: string | null;
+}
+
+/**
+ * An external Mosquitto whose password and ACL files this hub writes: every device credential the
+ * hub issues, rotates or revokes is in force at once (the hub rewrites both files atomically and
+ * makes Mosquitto reload them, which also disconnects a device whose credential is gone). Empty
+ * `passwordFile`: the hub leaves the broker's files alone.
+ */
+export interface MosquittoFilesConfig {
+  passwordFile: string;
+  aclFile: string;
+  /** Mosquitto's pid_file: the hub sends it SIGHUP to reload. */
+  pidFile: string;
+  /** Or a command that makes Mosquitto reload (e.g. ["systemctl", "reload", "mosquitto"]); used when set. */
+  reloadCommand: string[];
 }
 
 export interface RepositoryConfig {
@@ -123,6 +140,8 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'mqtt.url', kind: 'string', env: 'FIRMWARD_MQTT_URL', flag: 'mqtt-url' },
   { key: 'mqtt.username', kind: 'string', env: 'FIRMWARD_MQTT_USERNAME', flag: 'mqtt-username' },
   { key: 'mqtt.password', kind: 'string', env: 'FIRMWARD_MQTT_PASSWORD', flag: null, secret: true },
+  { key: 'mqtt.publicUrl', kind: 'string', env: 'FIRMWARD_MQTT_PUBLIC_URL', flag: 'mqtt-public-url' },
+  { key: 'releases.refreshSeconds', kind: 'number', env: 'FIRMWARD_RELEASES_REFRESH_SECONDS', flag: 'releases-refresh-seconds' },
   { key: 'store.kind', kind: 'string', env: 'FIRMWARD_STORE_KIND', flag: 'store-kind' },
   { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
   // A PostgreSQL URL usually carries the hub's database password, so it is treated as a secret.
@@ -179,6 +198,22 @@ const ConfigSchema = z.strictObject({
     /** The hub's login on an external broker; unused with the embedded one. */
     username: text('a user name').default('hub'),
     password: z.string({ error: 'must be text' }).default(''),
+    /** The broker address enrolling devices are given; empty: mqtt.url, or the embedded broker on the hub's own host. */
+    publicUrl: z.string({ error: 'must be a broker address' })
+      .refine((u) => u === '' || BROKER_URL_PATTERN.test(u), { error: 'must be a broker address such as mqtts://hub.example:8883, or empty' })
+      .default(''),
+    mosquitto: z.strictObject({
+      passwordFile: z.string({ error: 'must be a file path' }).default(''),
+      aclFile: z.string({ error: 'must be a file path' }).default(''),
+      pidFile: z.string({ error: 'must be a file path' }).default(''),
+      reloadCommand: z.array(text('a word of the command'), { error: 'must be a command as a list, e.g. ["systemctl", "reload", "mosquitto"]' }).default([]),
+    }, { error: 'must be an object' }).prefault({})
+      .refine((m) => m.passwordFile === '' || m.aclFile !== '', { error: 'needs "aclFile" beside "passwordFile": the hub writes both' })
+      .refine((m) => m.passwordFile === '' || m.pidFile !== '' || m.reloadCommand.length > 0, { error: 'needs "pidFile" or "reloadCommand": how the hub makes Mosquitto reload its files' }),
+  }, { error: 'must be an object' }).prefault({})
+    .refine((m) => m.mosquitto.passwordFile === '' || m.url !== '', { error: 'mosquitto files are for an external broker: set "url" too' }),
+  releases: z.strictObject({
+    refreshSeconds: wholeNumber(10, 7 * 24 * 3600).default(300),
   }, { error: 'must be an object' }).prefault({}),
   store: z.strictObject({
     kind: z.enum(STORE_KINDS, { error: 'must be "sqlite" or "postgres"' }).default('sqlite'),
@@ -435,7 +470,8 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
   return {
     dataDir: c.dataDir,
     http: { ...c.http },
-    mqtt: { ...c.mqtt },
+    mqtt: { ...c.mqtt, mosquitto: { ...c.mqtt.mosquitto, reloadCommand: [...c.mqtt.mosquitto.reloadCommand] } },
+    releases: { ...c.releases },
     store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db'), url: c.store.url },
     repositories: c.repositories.map((r) => ({ ...r })),
     demo: c.demo,

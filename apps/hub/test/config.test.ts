@@ -35,7 +35,11 @@ describe('loadConfig', () => {
     assert.deepEqual(c, {
       dataDir: './data',
       http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536, publicUrl: '' },
-      mqtt: { host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '' },
+      mqtt: {
+        host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '', publicUrl: '',
+        mosquitto: { passwordFile: '', aclFile: '', pidFile: '', reloadCommand: [] },
+      },
+      releases: { refreshSeconds: 300 },
       store: { kind: 'sqlite', path: join('./data', 'firmward.db'), url: '' },
       repositories: [],
       demo: false,
@@ -191,7 +195,10 @@ describe('loadConfig', () => {
 
   test('the hub\'s login on an external broker: user name from file, environment or flag; password never from a flag', () => {
     const c = load(['--mqtt-url', 'mqtt://broker.example:1883', '--mqtt-username', 'hub-1'], { FIRMWARD_MQTT_PASSWORD: 'broker-secret-42' });
-    assert.deepEqual(c.mqtt, { host: '127.0.0.1', port: 1883, url: 'mqtt://broker.example:1883', username: 'hub-1', password: 'broker-secret-42' });
+    assert.deepEqual(c.mqtt, {
+      host: '127.0.0.1', port: 1883, url: 'mqtt://broker.example:1883', username: 'hub-1', password: 'broker-secret-42', publicUrl: '',
+      mosquitto: { passwordFile: '', aclFile: '', pidFile: '', reloadCommand: [] },
+    });
     assert.equal(load([], { FIRMWARD_MQTT_USERNAME: 'hub-2' }).mqtt.username, 'hub-2');
     const fromFile = load(['--config', 'c.json'], {}, { 'c.json': '{"mqtt":{"url":"mqtt://b:1883","username":"hub-3","password":"from-file"}}' });
     assert.deepEqual([fromFile.mqtt.username, fromFile.mqtt.password], ['hub-3', 'from-file']);
