@@ -32,9 +32,10 @@ export interface MosquittoUser {
 export interface RunningMosquitto {
   url: string;
   port: number;
-  /** Where the generated files are (config, password file, ACL file). */
+  /** Where the generated files are (config, password file, ACL file, pid file). */
   dir: string;
-  files: { config: string; passwords: string; acl: string };
+  /** `pid`: Mosquitto's pid_file, what the hub sends SIGHUP to make it reload the other two. */
+  files: { config: string; passwords: string; acl: string; pid: string };
   /** What the broker logged so far. */
   log(): string;
   stop(): Promise<void>;
@@ -61,7 +62,7 @@ function accepts(port: number): Promise<boolean> {
  */
 export async function startMosquitto(o: { hub: MosquittoUser; devices: MosquittoUser[]; startTimeoutMs?: number }): Promise<RunningMosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), 'firmward-mosquitto-'));
-  const files = { config: path.join(dir, 'mosquitto.conf'), passwords: path.join(dir, 'passwords'), acl: path.join(dir, 'acl') };
+  const files = { config: path.join(dir, 'mosquitto.conf'), passwords: path.join(dir, 'passwords'), acl: path.join(dir, 'acl'), pid: path.join(dir, 'mosquitto.pid') };
   let child: ChildProcess | null = null;
   try {
     // -c creates the file with the first user; -b takes the password from the command line
@@ -74,7 +75,7 @@ export async function startMosquitto(o: { hub: MosquittoUser; devices: Mosquitto
     await writeFile(files.acl, mosquittoAclFile(o.devices.map((d) => d.username), { hubUser: o.hub.username }));
     const port = await freePort();
     // Started as root, Mosquitto would drop to the "mosquitto" user, who cannot read our temp folder.
-    await writeFile(files.config, `${mosquittoConfig({ host: '127.0.0.1', port, passwordFile: files.passwords, aclFile: files.acl, user: userInfo().username })}log_type all\n`);
+    await writeFile(files.config, `${mosquittoConfig({ host: '127.0.0.1', port, passwordFile: files.passwords, aclFile: files.acl, user: userInfo().username })}pid_file ${files.pid}\nlog_type all\n`);
 
     let output = '';
     const started = spawn(binary('mosquitto', true), ['-c', files.config], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,4 +1,6 @@
-/** connectBroker against aedes on loopback: the first connection, a refused login, and a broker that never answers. */
+/** connectBroker against aedes on loopback: the first connection, a refused login, a broker that is down, one that never answers, and a caller that gives up. */
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AuthenticateError } from 'aedes';
@@ -75,15 +77,53 @@ describe('connectBroker', { timeout: 20_000 }, () => {
     }
   });
 
-  test('a broker that never answers rejects with gateway_failure and the bridge\'s sentence', async () => {
-    // Nothing listens on a port that was free a moment ago: every attempt fails until the deadline.
+  test('a broker that is down rejects at once with gateway_failure, the bridge\'s sentence and the network\'s reason', async () => {
+    // Nothing listens on a port that was free a moment ago: the connection is refused.
     const port = await freePort();
+    const { client, connected } = connectBroker({ url: `mqtt://127.0.0.1:${port}`, startTimeoutMs: 60_000, reconnectPeriodMs: 50 }, SESSION);
+    client.on('error', () => undefined);
+    try {
+      await assert.rejects(connected, (error: unknown) => isFirmwardError(error, 'gateway_failure') && error.message === 'The test broker did not answer: connection refused.'
+        && (error.cause as { code?: unknown }).code === 'ECONNREFUSED');
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
+  test('a broker that never answers rejects with gateway_failure and the bridge\'s sentence', async () => {
+    // Takes the connection and says nothing: only the deadline ends the wait.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
     const { client, connected } = connectBroker({ url: `mqtt://127.0.0.1:${port}`, startTimeoutMs: 300, reconnectPeriodMs: 50 }, SESSION);
     client.on('error', () => undefined);
     try {
       await assert.rejects(connected, (error: unknown) => isFirmwardError(error) && error.code === 'gateway_failure' && error.message === SESSION.unreachableMessage);
     } finally {
       await client.endAsync(true);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  test('a caller that gives up ends the wait at once', async () => {
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const abort = new AbortController();
+    const { client, connected } = connectBroker({ url: `mqtt://127.0.0.1:${port}`, startTimeoutMs: 60_000 }, SESSION, abort.signal);
+    client.on('error', () => undefined);
+    try {
+      // Given up once the broker has the connection and the client waits for its answer.
+      await new Promise((resolve) => silent.once('connection', resolve));
+      abort.abort();
+      await assert.rejects(connected, (error: unknown) => isFirmwardError(error, 'gateway_failure'));
+    } finally {
+      await client.endAsync(true);
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     }
   });
 });

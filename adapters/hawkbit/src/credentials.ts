@@ -24,6 +24,8 @@ export interface DdiCredentialStore {
  */
 const TARGET_PREFIX = 'ddi-target$';
 export const GATEWAY_REGISTERED = 'ddi-gateway';
+/** A person revoked the device's access: no TargetToken matches it, and the GatewayToken does not let it in either. */
+export const DDI_REVOKED = 'ddi-revoked';
 
 const TOKEN_BYTES = 32;
 

@@ -31,7 +31,7 @@ import { ArtifactHashes } from './artifact.ts';
 import type { ArtifactFile } from './artifact.ts';
 import { readAttributes } from './attributes.ts';
 import type { DdiConditions, DdiIdentity } from './attributes.ts';
-import { GATEWAY_REGISTERED, generateTargetToken, matchesGatewayToken, matchesTargetToken, targetTokenCredential } from './credentials.ts';
+import { DDI_REVOKED, generateTargetToken, matchesGatewayToken, matchesTargetToken, targetTokenCredential } from './credentials.ts';
 import type { DdiCredentialStore } from './credentials.ts';
 import { CONTROLLER_ID_PATTERN, DEFAULT_POLLING_SLEEP, pollingSleepSeconds } from './wire.ts';
 import type { ConfigData, Feedback } from './wire.ts';
@@ -94,7 +94,10 @@ interface Action {
 interface Controller {
   deviceId: string;
   controllerId: string;
-  /** Registered on first contact in this run, not yet stored (the hub stores it once the device is added). */
+  /**
+   * Let in on first contact in this run through the GatewayToken, with nothing stored: the hub
+   * hears of it and keeps it waiting for a person's approval, which stores its registration.
+   */
   pendingRegistration: boolean;
   credentialStored: boolean;
   attributes: Record<string, string>;
@@ -151,6 +154,7 @@ export class DdiGateway implements Bridge {
   readonly #offlineAfterMs: number;
   readonly #hashes = new ArtifactHashes();
   readonly #controllers = new Map<string, Controller>();
+  #registration: false | { allowedControllerIds?: string[] };
   /** The tail of each device's delivery chain: one device's messages reach the hub one at a time, in order. */
   readonly #queues = new Map<string, Promise<void>>();
   #handler: BridgeHandler | null = null;
@@ -168,6 +172,31 @@ export class DdiGateway implements Bridge {
     this.#sleep = options.pollingSleep ?? DEFAULT_POLLING_SLEEP;
     const sleepSeconds = pollingSleepSeconds(this.#sleep);
     this.#offlineAfterMs = (options.offlineAfterSeconds ?? sleepSeconds * 3 + 60) * 1000;
+    this.#registration = options.autoRegister;
+  }
+
+  get tenant(): string {
+    return this.#o.tenant;
+  }
+
+  get gatewayTokenSet(): boolean {
+    return this.#o.gatewayToken !== null && this.#o.gatewayToken !== '';
+  }
+
+  /** Who may register on first contact from now on (a person changed it while the hub runs). */
+  setRegistration(rule: false | { allowedControllerIds?: string[] }): void {
+    this.#registration = rule === false ? false : { ...(rule.allowedControllerIds !== undefined && { allowedControllerIds: [...rule.allowedControllerIds] }) };
+  }
+
+  /**
+   * Drops what the gateway keeps in memory about a device (it was removed, approved, revoked):
+   * its next poll starts afresh, and it is asked for its attributes again.
+   */
+  forget(deviceId: string): void {
+    const c = this.#controllers.get(deviceId);
+    // An update the device works on is never dropped from under it (invariant 6); the hub refuses such changes anyway.
+    if (c?.action && !this.#cancellable(c.action)) return;
+    this.#controllers.delete(deviceId);
   }
 
   start(handler: BridgeHandler): Promise<void> {
@@ -321,6 +350,11 @@ export class DdiGateway implements Bridge {
     // One store lookup per request: a token revoked in the store stops working at once.
     const stored = await this.#o.credentials.get(deviceId);
     const byGateway = m[1]!.toLowerCase() === 'gatewaytoken';
+    if (stored === DDI_REVOKED) {
+      // Checked before the token, so the tenant's GatewayToken does not let a revoked device back in either.
+      matchesTargetToken(null, m[2]!);
+      throw new FirmwardError('unauthorized', 'The hub\'s owner revoked this device\'s access; it gets a new TargetToken on the hub to come back.');
+    }
     const ok = byGateway ? matchesGatewayToken(this.#o.gatewayToken, m[2]!) : matchesTargetToken(stored, m[2]!);
     if (!ok) {
       throw new FirmwardError('unauthorized', byGateway
@@ -342,7 +376,7 @@ export class DdiGateway implements Bridge {
   }
 
   #mayRegister(controllerId: string): boolean {
-    const rule = this.#o.autoRegister;
+    const rule = this.#registration;
     if (rule === false) return false;
     return rule.allowedControllerIds === undefined || rule.allowedControllerIds.includes(controllerId);
   }
@@ -614,25 +648,18 @@ export class DdiGateway implements Bridge {
       firmwareVersion: c.installedVersion ?? identity.firmwareVersion, powerSource: identity.powerSource,
     };
     const json = JSON.stringify(device);
-    if (json !== c.discovered) {
+    // Only what reached the hub counts as told: before the hub listens (while it starts) the device
+    // is told again at its next contact instead of being lost for good.
+    if (json !== c.discovered && this.#handler !== null) {
       c.discovered = json;
       void this.#deliver(c.deviceId, (h, at) => h.onDiscovered(device, at));
     }
-    if (!c.reportedOnline) {
+    if (!c.reportedOnline && this.#handler !== null) {
       c.reportedOnline = true;
       void this.#deliver(c.deviceId, (h, at) => h.onAvailability(c.deviceId, true, at));
     }
-    if (c.pendingRegistration && !c.credentialStored) {
-      await this.#flush(c.deviceId);
-      try {
-        // Only now, with the device added to the hub, is its registration stored.
-        await this.#o.credentials.set(c.deviceId, GATEWAY_REGISTERED);
-        c.credentialStored = true;
-        c.pendingRegistration = false;
-      } catch (error) {
-        this.#log.warn('could not store the device\'s registration; it registers again on its next contact', { deviceId: c.deviceId, error: String(error) });
-      }
-    }
+    // A device that registered itself is stored by the hub once a person approves it (the gateway stores nothing).
+    await this.#flush(c.deviceId);
   }
 
   #state(c: Controller): void {

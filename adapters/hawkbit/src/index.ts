@@ -4,7 +4,7 @@ export { DdiGateway, artifactName } from './gateway.ts';
 export type { ArtifactDownload, DdiGatewayOptions, DeploymentView, PollView } from './gateway.ts';
 export { createDdiRoutes } from './routes.ts';
 export type { DdiRoutesOptions } from './routes.ts';
-export { GATEWAY_REGISTERED, MemoryDdiCredentials, credentialsInStore, generateTargetToken, matchesGatewayToken, matchesTargetToken, targetTokenCredential } from './credentials.ts';
+export { DDI_REVOKED, GATEWAY_REGISTERED, MemoryDdiCredentials, credentialsInStore, generateTargetToken, matchesGatewayToken, matchesTargetToken, targetTokenCredential } from './credentials.ts';
 export type { DdiCredentialStore } from './credentials.ts';
 export { ATTRIBUTE_KEYS, readAttributes } from './attributes.ts';
 export type { AttributeDefaults, DdiConditions, DdiIdentity } from './attributes.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { actionIdOf } from '../src/action-id.ts';
-import { GATEWAY_REGISTERED } from '../src/credentials.ts';
+import { DDI_REVOKED, GATEWAY_REGISTERED } from '../src/credentials.ts';
 import { GATEWAY_TOKEN, IDENTITY, IMAGE_BYTES, settle, startHarness } from './helpers.ts';
 import type { DdiClient, Harness } from './helpers.ts';
 
@@ -92,12 +92,36 @@ describe('the DDI edge', () => {
       h = await startHarness({ autoRegister: { allowedControllerIds: ['dev1'] } });
       assert.equal((await h.client('dev2').poll()).status, 404);
       await identified(h);
-      assert.deepEqual(h.credentials.entries(), [[DEVICE, GATEWAY_REGISTERED]], 'stored once the hub has the device');
+      assert.deepEqual(h.credentials.entries(), [], 'the gateway stores nothing: the hub does, once a person approves the device');
+    });
+
+    test('a person changes who may register while the hub runs', async () => {
+      await h.close();
+      h = await startHarness({ autoRegister: false });
+      assert.equal((await h.client('dev1').poll()).status, 404);
+      h.gateway.setRegistration({ allowedControllerIds: ['dev1'] });
+      assert.equal((await h.client('dev1').poll()).status, 200);
+      assert.equal((await h.client('dev2').poll()).status, 404);
+      h.gateway.setRegistration(false);
+      assert.equal((await h.client('dev2').poll()).status, 404);
+    });
+
+    test('a revoked device is refused, with its TargetToken and with the tenant\'s GatewayToken', async () => {
+      await identified(h);
+      const token = await h.gateway.issueTargetToken('dev1');
+      await h.credentials.set(DEVICE, DDI_REVOKED);
+      for (const authorization of [`TargetToken ${token}`, `GatewayToken ${GATEWAY_TOKEN}`]) {
+        const answer = await h.client('dev1', authorization).poll();
+        assert.equal(answer.status, 401);
+        assert.match(answer.json.error.message, /revoked/);
+      }
     });
 
     test('a device registered earlier is known without auto-registration', async () => {
       await identified(h);
       const credentials = h.credentials;
+      // What the hub stores when a person approves it.
+      await credentials.set(DEVICE, GATEWAY_REGISTERED);
       await h.close();
       h = await startHarness({ autoRegister: false, credentials });
       assert.equal((await h.client('dev1').poll()).status, 200);

@@ -90,8 +90,11 @@ export class HomeAssistantPublisher {
     };
   }
 
-  /** Connects, listens for Home Assistant's birth message and Install presses, and publishes every device once. */
-  async start(): Promise<void> {
+  /**
+   * Connects, listens for Home Assistant's birth message and Install presses, and publishes every
+   * device once. `signal` gives up while the broker has not answered yet; nothing is left running.
+   */
+  async start(signal?: AbortSignal): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Home Assistant publisher is already running.');
     const prefix = this.#o.discoveryPrefix ?? 'homeassistant';
     const nodeId = this.#o.nodeId ?? 'firmward';
@@ -105,7 +108,7 @@ export class HomeAssistantPublisher {
       unreachableMessage: `Firmward could not reach the MQTT broker at ${url} to publish to Home Assistant.`,
       // Home Assistant shows every entity unavailable as soon as Firmward is gone.
       will: { topic: this.#topics.status, payload: Buffer.from(PAYLOAD_OFFLINE), qos: 1, retain: true },
-    });
+    }, signal);
     this.#client = client;
     client.on('message', (topic, payload) => this.#receive(topic, payload));
     client.on('error', (error: Error & { code?: unknown }) => {

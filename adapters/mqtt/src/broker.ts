@@ -62,6 +62,13 @@ export class EmbeddedBroker {
   readonly #wills = new WeakMap<Client, ConnectPacket['will'] | null>();
   /** Publishes refused by the ACL: acknowledged as usual, then dropped (MQTT 3.1.1 §3.3.5). */
   readonly #refused = new WeakSet<object>();
+  /**
+   * Logged-in clients by client id, from the moment their login is accepted: aedes registers a
+   * client only a few steps later, and disconnect() must reach it in between too.
+   */
+  readonly #sessions = new Map<string, Set<Client>>();
+  /** Logins whose credential check is under way; disconnect() marks those of its client id. */
+  readonly #loginsInFlight = new Set<{ clientId: string; revoked: boolean }>();
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#host = options.host ?? '127.0.0.1';
@@ -131,6 +138,7 @@ export class EmbeddedBroker {
     this.#dropRefusedPublishes(aedes);
     aedes.on('clientError', (client, error) => this.#log.debug('Client error.', { clientId: client.id, error: error.message }));
     aedes.on('connectionError', (client, error) => this.#log.debug('Connection error.', { clientId: client.id, error: error.message }));
+    aedes.on('clientDisconnect', (client) => this.#forgetSession(client));
 
     const server = createServer((socket) => this.#accept(aedes, socket));
     this.#aedes = aedes;
@@ -152,6 +160,27 @@ export class EmbeddedBroker {
     return this.#address;
   }
 
+  /**
+   * Closes the live connection of `clientId` (a device's client id is its device id), as after a
+   * dropped connection: its last will is published. Call it when the client's credential was
+   * rotated or revoked: its next login is checked against the store again (credentialCheck), so
+   * the old secret no longer opens a session. A login of that client id whose check is under way
+   * is refused too, since its lookup may have read the old credential. Resolves true when a
+   * session was open.
+   *
+   * @example
+   * await store.deleteDeviceSecret('plug-1');
+   * await broker.disconnect('plug-1');
+   */
+  async disconnect(clientId: string): Promise<boolean> {
+    for (const login of this.#loginsInFlight) if (login.clientId === clientId) login.revoked = true;
+    const open = [...(this.#sessions.get(clientId) ?? [])].filter((client) => !client.closed);
+    this.#sessions.delete(clientId);
+    await Promise.all(open.map((client) => new Promise<void>((resolve) => client.close(() => resolve()))));
+    if (open.length > 0) this.#log.info('Closed a client\'s session on request.', { clientId });
+    return open.length > 0;
+  }
+
   /** Closes every connection and stops listening. Safe to call twice. */
   async stop(): Promise<void> {
     const aedes = this.#aedes;
@@ -160,6 +189,7 @@ export class EmbeddedBroker {
     this.#aedes = null;
     this.#server = null;
     this.#address = null;
+    this.#sessions.clear();
     if (aedes !== null) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
@@ -180,16 +210,36 @@ export class EmbeddedBroker {
 
   async #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
     if (username === undefined || password === undefined) return this.#refuseLogin(client, username ?? null, 'no user name or password');
-    const principal = await this.#credentials.authenticate(username, password.toString('utf8'));
+    const login = { clientId: client.id, revoked: false };
+    this.#loginsInFlight.add(login);
+    let principal: Principal | null;
+    try {
+      principal = await this.#credentials.authenticate(username, password.toString('utf8'));
+    } finally {
+      this.#loginsInFlight.delete(login);
+    }
     if (principal === null) return this.#refuseLogin(client, username, 'wrong user name or password');
+    if (login.revoked) return this.#refuseLogin(client, username, 'its credential changed while the login was checked');
     const will = this.#wills.get(client) ?? null;
     const refusal = clientIdRefusal(principal, client.id)
       ?? willRefusal(principal, will === null ? null : { topic: will.topic, retain: will.retain ?? false, payload: will.payload });
     this.#wills.delete(client);
     if (refusal !== null) return this.#refuseLogin(client, username, refusal);
     this.#principals.set(client, principal);
+    this.#rememberSession(client);
     this.#log.debug('Logged in.', { clientId: client.id, role: principal.role });
     return null;
+  }
+
+  #rememberSession(client: Client): void {
+    const open = [...(this.#sessions.get(client.id) ?? [])].filter((c) => !c.closed);
+    this.#sessions.set(client.id, new Set([...open, client]));
+  }
+
+  #forgetSession(client: Client): void {
+    const clients = this.#sessions.get(client.id);
+    clients?.delete(client);
+    if (clients?.size === 0) this.#sessions.delete(client.id);
   }
 
   #refuseLogin(client: Client, username: string | null, reason: string): AuthenticateError {

@@ -2,7 +2,7 @@ export { EmbeddedBroker } from './broker.ts';
 export type { BrokerAddress, EmbeddedBrokerOptions } from './broker.ts';
 export { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS, clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
 export type { CredentialCheck, Principal, PublishFacts, WillFacts } from './acl.ts';
-export { credentialCheck, generateDeviceSecret, hashSecret, verifySecret } from './secrets.ts';
+export { DEVICE_SECRET_ITERATIONS, credentialCheck, generateDeviceSecret, hashDeviceSecret, hashSecret, verifySecret } from './secrets.ts';
 export type { StoredCredential } from './secrets.ts';
 export { MqttDeviceGateway } from './gateway.ts';
 export type { MqttDeviceGatewayOptions } from './gateway.ts';
@@ -11,5 +11,5 @@ export type { CommandRejection, ConnectDeviceOptions, DeviceConnection } from '.
 export { parseDeviceMessage } from './messages.ts';
 export type { DeviceMessage, DeviceMessageResult } from './messages.ts';
 export { PacketSizeGuard } from './packet-size-guard.ts';
-export { MOSQUITTO_MAX_PACKET_BYTES, mosquittoAclFile, mosquittoConfig } from './mosquitto-config.ts';
-export type { MosquittoAclOptions, MosquittoConfigOptions } from './mosquitto-config.ts';
+export { MOSQUITTO_MAX_PACKET_BYTES, mosquittoAclFile, mosquittoConfig, mosquittoPasswordFile } from './mosquitto-config.ts';
+export type { MosquittoAclOptions, MosquittoConfigOptions, MosquittoPasswordEntry } from './mosquitto-config.ts';

@@ -1,7 +1,8 @@
 /**
  * The broker rules of acl.ts, written out for an external Mosquitto 2 (DESIGN, scale-out: "an
  * external MQTT broker with per-device credentials and topic ACLs"). Pure text generation, no I/O:
- * the caller writes the files and makes the password file with `mosquitto_passwd`.
+ * the caller writes the files (the password file from the stored hashes with
+ * mosquittoPasswordFile(), or by hand with `mosquitto_passwd`).
  *
  * What Mosquitto enforces from these files: no anonymous login, one password per device and one for
  * the hub, each device publishing only its own state, availability and events and reading only its
@@ -81,6 +82,42 @@ export function mosquittoAclFile(deviceIds: readonly string[], options: Mosquitt
     `topic write ${TOPIC_ROOT}/d/+/cmd`,
     '',
   ].join('\n');
+}
+
+export interface MosquittoPasswordEntry {
+  username: string;
+  /** A Mosquitto 2 hash: `$7$…` (PBKDF2-SHA512, from hashDeviceSecret or mosquitto_passwd) or `$6$…` (its older SHA-512). */
+  hash: string;
+}
+
+/** The two hash forms Mosquitto 2 reads: `$7$<iterations>$<salt>$<key>` and `$6$<salt>$<key>`. */
+const MOSQUITTO_HASH = /^(?:\$7\$[1-9][0-9]*|\$6)\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * Mosquitto's password file: one `user:hash` line per entry, sorted by user name, so the same
+ * credentials always give the same text (a rewrite that changes nothing changes no byte). Refuses
+ * (`invalid_input`) a user name that would not stay one user on one line (empty, with ":", white
+ * space or a control character, or starting with "#", which Mosquitto reads as a comment), a
+ * name given twice, and a hash Mosquitto cannot check: an old `scrypt$…` credential cannot go
+ * into this file, so the caller leaves it out (and has its secret rotated).
+ *
+ * @example
+ * await writeFile(passwordPath, mosquittoPasswordFile([{ username: 'plug-1', hash: await hashDeviceSecret(secret) }]));
+ */
+export function mosquittoPasswordFile(entries: readonly MosquittoPasswordEntry[]): string {
+  const seen = new Set<string>();
+  for (const { username, hash } of entries) {
+    if (username === '' || /[:\s\p{Cc}]/u.test(username) || username.startsWith('#')) {
+      throw new FirmwardError('invalid_input', 'A Mosquitto user name must be one word without ":" or control characters, not starting with "#".', { detail: { username } });
+    }
+    if (seen.has(username)) throw new FirmwardError('invalid_input', `The Mosquitto user "${username}" is listed twice.`, { detail: { username } });
+    seen.add(username);
+    if (!MOSQUITTO_HASH.test(hash)) {
+      throw new FirmwardError('invalid_input', `The credential of "${username}" is not a Mosquitto hash ($7$ or $6$); issue a new secret for it.`, { detail: { username } });
+    }
+  }
+  const sorted = [...entries].sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+  return sorted.map(({ username, hash }) => `${username}:${hash}\n`).join('');
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
  * Per-device MQTT credentials (DESIGN.md, Scale-out: "per-device credentials and topic ACLs").
- * The hub stores only scrypt hashes, so a copied database does not let anyone speak as a device;
- * secrets are compared in constant time so a login attempt learns nothing from how long it took.
+ * The hub stores only hashes (scrypt, or Mosquitto 2's PBKDF2 form so that one stored credential
+ * works for the embedded broker and an external Mosquitto alike), so a copied database does not
+ * let anyone speak as a device; secrets are compared in constant time so a login attempt learns
+ * nothing from how long it took.
  */
-import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { FirmwardError } from '@firmward/core';
 import type { CredentialCheck, Principal } from './acl.ts';
 
@@ -15,6 +17,25 @@ const DEFAULT_COST = { n: 16_384, r: 8, p: 1 } as const;
 const MAX_N = 1 << 20;
 const MAX_R = 32;
 const MAX_P = 16;
+
+/**
+ * Mosquitto 2's password hash (`mosquitto_passwd -H sha512-pbkdf2`, its default):
+ * `$7$<iterations>$<salt>$<key>`, PBKDF2-HMAC-SHA512, 12 salt bytes, 64 key bytes, both standard
+ * base64 with padding.
+ */
+const MOSQUITTO_PBKDF2 = { prefix: '$7$', saltBytes: 12, keyBytes: 64, digest: 'sha512' } as const;
+/**
+ * 1000 PBKDF2 iterations are enough for a device secret: it is 32 random bytes
+ * (generateDeviceSecret), so guessing it is out of reach whatever each guess costs, and a slow hash
+ * would only slow down the broker, which hashes at every CONNECT (and Mosquitto again for every
+ * connected client when it reloads its password file; see the same reasoning for DDI tokens in
+ * adapters/hawkbit/src/credentials.ts). A secret a person chose needs far more.
+ */
+export const DEVICE_SECRET_ITERATIONS = 1000;
+/** Bound for iterations read back from storage, so a damaged record cannot stall a login. */
+const MAX_PBKDF2_ITERATIONS = 1_000_000;
+/** Strict standard base64 with padding, as mosquitto_passwd writes it. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function derive(secret: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -49,6 +70,48 @@ export async function hashSecret(secret: string, cost: { n: number; r: number; p
   return ['scrypt', cost.n, cost.r, cost.p, salt.toString('base64url'), key.toString('base64url')].join('$');
 }
 
+function derivePbkdf2(secret: string, salt: Buffer, iterations: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    pbkdf2(secret, salt, iterations, MOSQUITTO_PBKDF2.keyBytes, MOSQUITTO_PBKDF2.digest, (err, key) => {
+      if (err) reject(new FirmwardError('internal', 'A device secret could not be hashed.', { cause: err }));
+      else resolve(key);
+    });
+  });
+}
+
+/**
+ * The stored form of a secret that Mosquitto 2 reads too: `$7$<iterations>$<salt>$<key>`, the line
+ * `mosquitto_passwd` writes after `user:`. verifySecret accepts it, so the embedded broker and an
+ * external Mosquitto check the same stored credential.
+ *
+ * @example
+ * const stored = await hashDeviceSecret(generateDeviceSecret()); // '$7$1000$…$…'
+ * await store.setDeviceSecret(deviceId, stored);
+ */
+export async function hashDeviceSecret(secret: string, iterations: number = DEVICE_SECRET_ITERATIONS): Promise<string> {
+  if (secret.length === 0) throw new FirmwardError('invalid_input', 'A device secret cannot be empty.');
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS) {
+    throw new FirmwardError('invalid_input', `The PBKDF2 iterations must be a whole number from 1 to ${MAX_PBKDF2_ITERATIONS}.`);
+  }
+  const salt = randomBytes(MOSQUITTO_PBKDF2.saltBytes);
+  const key = await derivePbkdf2(secret, salt, iterations);
+  return `${MOSQUITTO_PBKDF2.prefix}${iterations}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+function parsePbkdf2(stored: string): { iterations: number; salt: Buffer; key: Buffer } | null {
+  const parts = stored.split('$');
+  if (parts.length !== 5 || parts[0] !== '' || parts[1] !== '7') return null;
+  const [iterationsText, saltText, keyText] = [parts[2]!, parts[3]!, parts[4]!];
+  if (!/^[1-9][0-9]{0,6}$/.test(iterationsText)) return null;
+  const iterations = Number(iterationsText);
+  if (iterations > MAX_PBKDF2_ITERATIONS) return null;
+  if (saltText === '' || !BASE64.test(saltText) || !BASE64.test(keyText)) return null;
+  const salt = Buffer.from(saltText, 'base64');
+  const key = Buffer.from(keyText, 'base64');
+  if (key.length !== MOSQUITTO_PBKDF2.keyBytes) return null;
+  return { iterations, salt, key };
+}
+
 function parseStored(stored: string): { n: number; r: number; p: number; salt: Buffer; key: Buffer } | null {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return null;
@@ -62,28 +125,41 @@ function parseStored(stored: string): { n: number; r: number; p: number; salt: B
 }
 
 /**
- * Whether `secret` matches `stored` (from hashSecret). A malformed stored value never matches.
- * Never throws for a wrong or malformed input: a refusal is just `false`.
+ * Whether `secret` matches `stored` (from hashSecret or hashDeviceSecret, or a `$7$` line from
+ * mosquitto_passwd). A malformed stored value never matches. Never throws: a refusal, and a hash
+ * that could not be computed, are just `false` (a login check fails closed).
+ *
+ * @example
+ * await verifySecret(secret, await hashDeviceSecret(secret)); // true
  */
 export async function verifySecret(secret: string, stored: string): Promise<boolean> {
-  const parsed = parseStored(stored);
-  if (parsed === null) return false;
-  const key = await derive(secret, parsed.salt, parsed.n, parsed.r, parsed.p);
-  return timingSafeEqual(key, parsed.key);
+  try {
+    if (stored.startsWith(MOSQUITTO_PBKDF2.prefix)) {
+      const pbkdf2Parsed = parsePbkdf2(stored);
+      if (pbkdf2Parsed === null) return false;
+      return timingSafeEqual(await derivePbkdf2(secret, pbkdf2Parsed.salt, pbkdf2Parsed.iterations), pbkdf2Parsed.key);
+    }
+    const parsed = parseStored(stored);
+    if (parsed === null) return false;
+    const key = await derive(secret, parsed.salt, parsed.n, parsed.r, parsed.p);
+    return timingSafeEqual(key, parsed.key);
+  } catch {
+    return false;
+  }
 }
 
 /** What a credential lookup returns for a known user name. */
 export interface StoredCredential {
   principal: Principal;
-  /** From hashSecret. */
+  /** From hashSecret or hashDeviceSecret. */
   secretHash: string;
 }
 
 let dummyHash: Promise<string> | null = null;
 
 /**
- * A CredentialCheck over stored hashes. Unknown user names still cost one scrypt round, so a
- * login attempt cannot tell "no such device" from "wrong secret" by its timing.
+ * A CredentialCheck over stored hashes. Unknown user names still cost one hash of the form the hub
+ * issues, so a login attempt cannot tell "no such device" from "wrong secret" by its timing.
  *
  * @example
  * const credentials = credentialCheck(async (username) =>
@@ -94,7 +170,7 @@ export function credentialCheck(lookup: (username: string) => Promise<StoredCred
     async authenticate(username: string, password: string): Promise<Principal | null> {
       const found = await lookup(username);
       if (found === null) {
-        dummyHash ??= hashSecret('firmward-no-such-user');
+        dummyHash ??= hashDeviceSecret('firmward-no-such-user');
         await verifySecret(password, await dummyHash);
         return null;
       }

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { isFirmwardError } from '@firmward/core';
 import { MAX_PAYLOAD_BYTES } from '@firmward/protocol';
-import { MOSQUITTO_MAX_PACKET_BYTES, mosquittoAclFile, mosquittoConfig } from '../src/mosquitto-config.ts';
+import { MOSQUITTO_MAX_PACKET_BYTES, mosquittoAclFile, mosquittoConfig, mosquittoPasswordFile } from '../src/mosquitto-config.ts';
+import { hashDeviceSecret, hashSecret } from '../src/secrets.ts';
+import { TEST_COST } from './helpers.ts';
 
 const rules = (text: string) => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
 
@@ -64,4 +66,27 @@ test('docs/protocol.md shows exactly what the generators write', () => {
   assert.ok(doc.includes(fenced(mosquittoAclFile(['kitchen-plug', 'thermostat']))), 'the ACL example is out of date');
   const config = mosquittoConfig({ host: '0.0.0.0', port: 1883, passwordFile: '/etc/mosquitto/firmward/passwords', aclFile: '/etc/mosquitto/firmward/acl' });
   assert.ok(doc.includes(fenced(config)), 'the mosquitto.conf example is out of date');
+});
+
+test('the password file: one sorted user:hash line per entry, the same text for the same entries', async () => {
+  const [h1, h2] = [await hashDeviceSecret('one', 10), await hashDeviceSecret('two', 10)];
+  const sha512 = '$6$qpLt6TDgU/aqEAZX$P6M/s2V5ZUTc5zZyusXi0Sn09vhGIu8rbfBmqG+hInKDiXZcKhw9xVfg6yCaREPEuFlI44E5utnm6r4iIbES6A==';
+  const entries = [{ username: 'plug-b', hash: h2 }, { username: 'hub', hash: h1 }, { username: 'plug-a', hash: sha512 }];
+  const text = mosquittoPasswordFile(entries);
+  assert.equal(text, `hub:${h1}\nplug-a:${sha512}\nplug-b:${h2}\n`);
+  assert.equal(mosquittoPasswordFile([...entries].reverse()), text);
+  assert.equal(mosquittoPasswordFile([]), '');
+});
+
+test('the password file refuses user names that are not one user on one line, names given twice, and hashes Mosquitto cannot check', async () => {
+  const hash = await hashDeviceSecret('s', 10);
+  for (const username of ['', 'a:b', 'a b', 'a\nb', 'a\rb', 'a\tb', 'tab\u00a0', '#comment', 'nul\u0000', 'del\u007f']) {
+    assert.throws(() => mosquittoPasswordFile([{ username, hash }]), (e) => isFirmwardError(e, 'invalid_input'), JSON.stringify(username));
+  }
+  assert.throws(() => mosquittoPasswordFile([{ username: 'a', hash }, { username: 'a', hash }]), (e) => isFirmwardError(e, 'invalid_input') && /twice/.test(e.message));
+  const scrypt = await hashSecret('s', TEST_COST);
+  const [, , , salt, key] = hash.split('$') as [string, string, string, string, string];
+  for (const bad of [scrypt, '', 'plain', '$7$', `$7$0$${salt}$${key}`, `$7$x$${salt}$${key}`, `$7$10$${salt}`, `$7$10$${salt}$${key}\nroot:x`, `$7$10$${salt}$${key}$`, `$8$10$${salt}$${key}`]) {
+    assert.throws(() => mosquittoPasswordFile([{ username: 'a', hash: bad }]), (e) => isFirmwardError(e, 'invalid_input'), JSON.stringify(bad));
+  }
 });

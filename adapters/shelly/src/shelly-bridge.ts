@@ -145,7 +145,7 @@ export class ShellyBridge implements Bridge {
   }
 
   /** Connects, listens to each device's online flag, notifications and the bridge's replies, then asks every device who it is. */
-  async start(handler: BridgeHandler): Promise<void> {
+  async start(handler: BridgeHandler, signal?: AbortSignal): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Shelly bridge is already running.');
     for (const prefix of this.#options.devices) {
       const problem = prefixProblem(prefix);
@@ -158,7 +158,7 @@ export class ShellyBridge implements Bridge {
       clientId: this.#options.clientId ?? `firmward-shelly-${randomUUID()}`,
       refusedMessage: "The Shelly MQTT broker refused the bridge's login; check its user name and password.",
       unreachableMessage: `The Shelly bridge could not reach its MQTT broker at ${url}.`,
-    });
+    }, signal);
     this.#client = client;
     this.#handler = handler;
     for (const prefix of this.#options.devices) this.#devices.set(prefix, newDevice(prefix));

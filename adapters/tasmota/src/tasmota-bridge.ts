@@ -121,7 +121,7 @@ export class TasmotaBridge implements Bridge {
   }
 
   /** Connects, listens to discovery, LWT, telemetry and replies; resolves once subscribed. Retained LWTs then name every device. */
-  async start(handler: BridgeHandler): Promise<void> {
+  async start(handler: BridgeHandler, signal?: AbortSignal): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Tasmota bridge is already running.');
     const { url } = this.#options;
     // Retained LWTs and discovery configs arrive again on every reconnect: the bridge catches up.
@@ -129,7 +129,7 @@ export class TasmotaBridge implements Bridge {
       clientId: this.#options.clientId ?? `firmward-tasmota-${randomUUID()}`,
       refusedMessage: "The Tasmota MQTT broker refused the bridge's login; check its user name and password.",
       unreachableMessage: `The Tasmota bridge could not reach its MQTT broker at ${url}.`,
-    });
+    }, signal);
     this.#client = client;
     this.#handler = handler;
     client.on('message', (topic, payload) => this.#receive(topic, payload));

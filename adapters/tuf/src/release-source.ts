@@ -18,8 +18,8 @@ export interface TufReleaseSourceOptions {
   name: string;
   /** Where the maker publishes the repository (http(s) or file URL). */
   url: string;
-  /** The maker's root.json file the hub trusts first (after that, only rotations signed by it). */
-  rootFile: string;
+  /** The maker's root.json the hub trusts first (after that, only rotations signed by it): its file, or its bytes as a person gave them. */
+  rootFile: string | Uint8Array;
   /** The hub's folder for this repository: trusted metadata and mirrored images. */
   dir: string;
   timeoutMs?: number;
@@ -43,7 +43,7 @@ export class TufReleaseSource implements ReleaseSource {
   constructor(o: TufReleaseSourceOptions) {
     this.name = o.name;
     this.#o = o;
-    this.#repo = new TrustedRepository({ name: o.name, url: o.url, dir: path.join(o.dir, 'trust'), initialRoot: { file: o.rootFile }, ...(o.timeoutMs !== undefined && { timeoutMs: o.timeoutMs }) });
+    this.#repo = new TrustedRepository({ name: o.name, url: o.url, dir: path.join(o.dir, 'trust'), initialRoot: typeof o.rootFile === 'string' ? { file: o.rootFile } : o.rootFile, ...(o.timeoutMs !== undefined && { timeoutMs: o.timeoutMs }) });
     this.#imagesDir = path.join(o.dir, 'images');
   }
 

@@ -163,7 +163,7 @@ export class Zigbee2MqttBridge implements Bridge {
   }
 
   /** Connects and subscribes to everything under the base topic; resolves once subscribed. Retained inventory and availability follow. */
-  async start(handler: BridgeHandler): Promise<void> {
+  async start(handler: BridgeHandler, signal?: AbortSignal): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The Zigbee2MQTT bridge is already running.');
     const { url } = this.#options;
     // Retained inventory and availability come again on every reconnect: the bridge catches up.
@@ -171,7 +171,7 @@ export class Zigbee2MqttBridge implements Bridge {
       clientId: this.#options.clientId ?? `firmward-z2m-${randomUUID()}`,
       refusedMessage: "Zigbee2MQTT's MQTT broker refused Firmward's login; check the bridge's MQTT user name and password.",
       unreachableMessage: `Firmward could not reach Zigbee2MQTT's MQTT broker at ${url}.`,
-    });
+    }, signal);
     this.#client = client;
     this.#handler = handler;
     client.on('message', (topic, payload) => this.#receive(topic, payload));

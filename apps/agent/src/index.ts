@@ -30,3 +30,15 @@ export { FileBootloader, bootEnvFile, initBootEnv } from './linux/file-bootloade
 export { writeFileAtomic } from './linux/durable-file.ts';
 export { daemonConfigSchema, parseDaemonConfig } from './linux/daemon-config.ts';
 export type { DaemonConfig } from './linux/daemon-config.ts';
+export { bootloaderFor, platformFor } from './linux/daemon-platform.ts';
+export { BROKER_URL_PATTERN, brokerUrlOf, credentialsFileSchema, parseCredentials, readCredentials, writeCredentials } from './enrollment/credentials.ts';
+export type { ApprovedCredentials, CredentialsFile, StoredCredentials, WaitingCredentials } from './enrollment/credentials.ts';
+export { enrollTarget, normalizeHubUrl } from './enrollment/enroll-target.ts';
+export type { EnrollTarget, EnrollTargetInput, EnrollTargetProblem } from './enrollment/enroll-target.ts';
+export { decideClaimReply, decideStatusReply, enroll, ENROLL_EXIT_CODES, planEnrollment, retryAfterMs } from './enrollment/enroll.ts';
+export type { EnrollingDevice, EnrollEvent, EnrollOptions, EnrollOutcome, EnrollPlan, ReplyDecision } from './enrollment/enroll.ts';
+export { EnrollmentHubClient } from './enrollment/hub-client.ts';
+export type { HubReply } from './enrollment/hub-client.ts';
+export { connectionPlan } from './enrollment/connection.ts';
+export type { ConnectionPlan } from './enrollment/connection.ts';
+export { runEnrollCommand } from './enrollment/enroll-command.ts';

@@ -2,11 +2,14 @@
  * `firmward-agent`: the device agent as a daemon on a Linux device with two image slots.
  *
  *   node apps/agent/src/main.ts --config /etc/firmward/agent.json
+ *   node apps/agent/src/main.ts enroll --config /etc/firmward/agent.json --hub http://hub.local:8080 --code K7Q2M-X9HT4
  *
- * Reads and checks its settings (every problem reported at once), connects to the hub over MQTT
- * (reconnecting for as long as it runs), and resumes whatever a restart interrupted from its
- * journal (invariant 7). SIGTERM stops it cleanly: a download stops at a checkpoint and resumes on
- * the next start; a switch already under way is finished first (invariant 6).
+ * Reads and checks its settings (every problem reported at once), enrolls first when the device
+ * has no credentials yet and `hub.enroll` says how (or an earlier enrollment still waits),
+ * connects to the hub over MQTT (reconnecting for as long as it runs), and resumes whatever a
+ * restart interrupted from its journal (invariant 7). SIGTERM stops it cleanly: a download stops
+ * at a checkpoint and resumes on the next start; a switch already under way is finished first
+ * (invariant 6). `enroll` is src/enrollment/enroll-command.ts.
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -16,42 +19,19 @@ import { consoleLogger, SystemClock } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
 import { Agent } from './agent.ts';
 import type { AgentConfig } from './config.ts';
-import { ScriptBootloader, UBootEnvBootloader } from './linux/bootloader.ts';
-import type { Bootloader } from './linux/bootloader.ts';
+import { brokerUrlFor, connectionPlan } from './enrollment/connection.ts';
+import type { ConnectionPlan } from './enrollment/connection.ts';
+import { readCredentials } from './enrollment/credentials.ts';
+import { enroll, ENROLL_EXIT_CODES } from './enrollment/enroll.ts';
+import type { EnrollEvent } from './enrollment/enroll.ts';
+import type { EnrollTarget } from './enrollment/enroll-target.ts';
+import { runEnrollCommand } from './enrollment/enroll-command.ts';
 import { parseDaemonConfig } from './linux/daemon-config.ts';
 import type { DaemonConfig } from './linux/daemon-config.ts';
-import { LinuxPlatform } from './linux/linux-platform.ts';
-import { runCommand } from './linux/run-command.ts';
+import { platformFor } from './linux/daemon-platform.ts';
 import { MqttAgentTransport } from './mqtt-transport.ts';
 
-export function bootloaderFor(config: DaemonConfig): Bootloader {
-  const b = config.bootloader;
-  return b.kind === 'custom'
-    ? new ScriptBootloader({ command: b.command, timeoutMs: b.timeoutMs })
-    : new UBootEnvBootloader({ printenv: b.printenv, setenv: b.setenv, trialBoots: b.trialBoots, timeoutMs: b.timeoutMs });
-}
-
-export function platformFor(config: DaemonConfig, log: Logger): LinuxPlatform {
-  const { batteryPercent, charging, onMains, signalDbm, busy, powerStable, timeoutMs } = config.conditions;
-  return new LinuxPlatform({
-    identity: { deviceId: config.device.id, vendor: config.device.vendor, model: config.device.model, hardwareRevision: config.device.hardwareRevision },
-    slots: { a: config.slots.a, b: config.slots.b },
-    slotSizeBytes: config.slots.sizeBytes,
-    bootloader: bootloaderFor(config),
-    journalPath: config.journalPath,
-    version: config.version,
-    healthCheck: config.healthCheck,
-    conditions: { batteryPercent, charging, onMains, signalDbm, busy, powerStable },
-    commandTimeoutMs: timeoutMs,
-    readChunkBytes: 1 << 20,
-    writeBufferBytes: 1 << 20,
-    reboot: async () => {
-      log.info('Restarting the device.', { command: config.rebootCommand });
-      const r = await runCommand(config.rebootCommand, { timeoutMs: 60_000 });
-      if (r.exitCode !== 0) log.error('The restart command failed; the new version waits for the next restart.', { exitCode: r.exitCode, stderr: r.stderr.trim() });
-    },
-  });
-}
+export { bootloaderFor, platformFor } from './linux/daemon-platform.ts';
 
 /** The agent core's settings from the file (only the keys that were given; defaults for the rest). */
 export function agentSettings(config: DaemonConfig): Partial<AgentConfig> {
@@ -60,15 +40,36 @@ export function agentSettings(config: DaemonConfig): Partial<AgentConfig> {
   return settings;
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
+async function main(args: string[]): Promise<number> {
+  if (args[0] === 'enroll') {
+    const stop = new AbortController();
+    onStopSignal((signal) => {
+      if (stop.signal.aborted) process.exit(1);
+      process.stderr.write(`Stopping (${signal}).\n`);
+      stop.abort();
+    });
+    return runEnrollCommand(args.slice(1), {
+      out: (line) => void process.stdout.write(`${line}\n`), err: (line) => void process.stderr.write(`${line}\n`), signal: stop.signal,
+    });
+  }
+  return runDaemon(args);
+}
+
+/** Every SIGTERM and SIGINT, for as long as the process runs. */
+function onStopSignal(handler: (signal: string) => void): void {
+  process.on('SIGTERM', () => handler('SIGTERM'));
+  process.on('SIGINT', () => handler('SIGINT'));
+}
+
+async function runDaemon(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
   const path = values.config ?? process.env['FIRMWARD_AGENT_CONFIG'] ?? '/etc/firmward/agent.json';
   let config: DaemonConfig;
-  let password: string;
+  let plan: ConnectionPlan;
   let verifier: DeviceTrust;
   try {
     config = parseDaemonConfig(await readFile(path, 'utf8'), path);
-    password = (await readFile(config.hub.passwordFile, 'utf8')).trim();
+    plan = connectionPlan(config, await readCredentials(config.hub.passwordFile), path);
     const roots: Record<string, Buffer> = {};
     for (const [name, file] of Object.entries(config.trust.roots)) {
       roots[name] = await readFile(file);
@@ -85,18 +86,18 @@ async function main(): Promise<number> {
   let stopping = false;
   let agent: Agent | null = null;
   let connected = false;
+  const stop = new AbortController();
   const stopped = new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
+    onStopSignal((signal) => {
       if (stopping) {
         log.warn('Second stop signal: leaving now.', { signal });
         process.exit(1);
       }
       stopping = true;
       log.info('Stopping.', { signal });
+      stop.abort();
       resolve();
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
+    });
   });
 
   // A new version on trial must reach the hub in time, or it is rejected and the old one returns.
@@ -113,18 +114,30 @@ async function main(): Promise<number> {
     }, config.trialConnectDeadlineMs);
   }
 
+  // No credentials yet: join the home first (the same path as `firmward-agent enroll`, waiting
+  // for the owner for as long as it runs). The trial deadline above keeps running meanwhile.
+  if (plan.kind === 'enroll') {
+    const enrolled = await enrollFirst(config, plan.target, boot.versions[boot.activeSlot] ?? 'unknown', { log: log.child('enroll'), clock, signal: stop.signal });
+    if (typeof enrolled === 'number') {
+      if (deadline) clearTimeout(deadline);
+      return enrolled;
+    }
+    plan = enrolled;
+  }
+  const { url, password } = plan;
+
   // Connect until it works: a broker that is down now may be up later (mqtt.js reconnects after
   // the first connection; a refused login is retried too, after the operator fixes it).
   while (!stopping) {
     const transport = new MqttAgentTransport({
-      url: config.hub.url, deviceId: config.device.id, password, reconnectPeriodMs: config.hub.reconnectDelayMs, clock, logger: log,
+      url, deviceId: config.device.id, password, reconnectPeriodMs: config.hub.reconnectDelayMs, clock, logger: log,
     });
     const candidate = new Agent({ platform, transport, clock, config: agentSettings(config), log, verifier });
     try {
       await Promise.race([candidate.start().then(() => { connected = true; }), stopped]);
       agent = candidate;
       if (stopping) break;
-      log.info('Connected to the hub.', { url: config.hub.url, deviceId: config.device.id });
+      log.info('Connected to the hub.', { url, deviceId: config.device.id });
       break;
     } catch (error) {
       log.error('Could not start; trying again.', { error: isFirmwardError(error) ? error.message : String(error) });
@@ -145,8 +158,53 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/**
+ * Enrolls with `hub.enroll` (or resumes the claim the credentials file names): the connection to
+ * use, or the exit code (0 when stopped meanwhile, else the codes of `firmward-agent enroll`).
+ */
+async function enrollFirst(
+  config: DaemonConfig, target: EnrollTarget | null, firmwareVersion: string,
+  deps: { log: Logger; clock: SystemClock; signal: AbortSignal },
+): Promise<Extract<ConnectionPlan, { kind: 'connect' }> | number> {
+  const { log } = deps;
+  const report = (event: EnrollEvent) => {
+    switch (event.kind) {
+      case 'waiting':
+        log.info(`Waiting for approval in ${event.claim.homeName || event.claim.homeId}: approve ${event.claim.deviceId} on the hub's dashboard or with \`firmward approve ${event.claim.deviceId}\`.`, {
+          hubUrl: event.claim.hubUrl, claimId: event.claim.claimId, resumed: event.resumed,
+        });
+        break;
+      case 'retrying':
+        log.warn(event.message, { retryInSeconds: Math.ceil(event.retryInMs / 1000) });
+        break;
+      case 'claim_gone':
+        log.warn(`${event.message} Sending the code from hub.enroll.`);
+        break;
+    }
+  };
+  log.info('No usable credentials yet: joining the home first.', { hubUrl: target?.hubUrl, credentialsFile: config.hub.passwordFile });
+  const outcome = await enroll({
+    credentialsPath: config.hub.passwordFile,
+    target,
+    device: { id: config.device.id, vendor: config.device.vendor, model: config.device.model, hardwareRevision: config.device.hardwareRevision, firmwareVersion },
+    deadline: null,
+    clock: deps.clock, signal: deps.signal, report,
+  });
+  switch (outcome.kind) {
+    case 'approved':
+      log.info(`Enrolled: ${outcome.message}`, { hubUrl: outcome.credentials.hubUrl, deviceId: outcome.credentials.deviceId });
+      return { kind: 'connect', url: brokerUrlFor(config, outcome.credentials), password: outcome.credentials.secret };
+    case 'stopped':
+      log.info('Stopped before reaching the hub.');
+      return 0;
+    default:
+      log.error(`Enrollment failed: ${outcome.message}`, { outcome: outcome.kind });
+      return ENROLL_EXIT_CODES[outcome.kind];
+  }
+}
+
 if (import.meta.main) {
-  main().then((code) => process.exit(code), (error: unknown) => {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
     process.stderr.write(`firmward-agent: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
     process.exit(1);
   });

@@ -5,13 +5,20 @@
  * environment, never in the browser. A change takes effect at once: the old bridge stops, the new
  * one starts. A bridge whose device is in the middle of an update is not turned off or changed —
  * the hub would lose sight of an install it must see to the end (invariant 6).
+ *
+ * At hub start the bridges start in the background and keep trying with backoff until they run
+ * (bridge-runner.ts): an ecosystem's broker that is down does not keep the hub down, and each
+ * bridge's `status` says how it is doing. A person who turns one on or changes it gets an answer
+ * at once instead: on and running, or left off with the bridge's reason.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ACTIVE_STATES, FirmwardError } from '@firmward/core';
-import type { Clock, Logger, Store } from '@firmward/ports';
-import type { HomeAssistantHub, HomeAssistantPublisher } from '@firmward/homeassistant';
+import type { Bridge, Clock, Logger, Store } from '@firmward/ports';
+import type { HomeAssistantHub } from '@firmward/homeassistant';
+import { BRIDGE_OFF, BridgeRunner } from './bridge-runner.ts';
+import type { BridgeStatus } from './bridge-runner.ts';
 import { GATEWAY_BRIDGES, bridgesSchema, createBridge, createHomeAssistant } from './bridges.ts';
 import type { BridgesConfig, GatewayBridgeName } from './bridges.ts';
 import type { GatewayRouter } from './gateway-router.ts';
@@ -40,6 +47,8 @@ export interface BridgeView {
   homeId: string;
   /** Where the settings come from: the config file alone, or changed from the dashboard. */
   changedHere: boolean;
+  /** Whether it runs; when it does not, why (in the bridge's own words) and when it tries again. */
+  status: BridgeStatus;
 }
 
 const FILE = 'bridges.json';
@@ -86,19 +95,25 @@ export interface BridgeSettingsDeps {
 export class BridgeSettings {
   #config: BridgesConfig;
   readonly #o: BridgeSettingsDeps;
-  #homeAssistant: HomeAssistantPublisher | null = null;
+  /** Home Assistant's publisher while it is turned on (running or still trying). */
+  #homeAssistant: BridgeRunner | null = null;
 
   constructor(config: BridgesConfig, o: BridgeSettingsDeps) {
     this.#config = config;
     this.#o = o;
   }
 
-  /** Starts Home Assistant's publisher when it is on (the gateway bridges start with the router). */
-  async start(): Promise<void> {
-    this.#homeAssistant = createHomeAssistant(this.#config.homeAssistant, this.#haDeps());
-    await this.#homeAssistant?.start();
+  /**
+   * Starts Home Assistant's publisher in the background when it is on, and returns at once (the
+   * gateway bridges start with the router, also in the background).
+   */
+  start(): Promise<void> {
+    this.#homeAssistant = this.#homeAssistantRunner(this.#config.homeAssistant);
+    this.#homeAssistant?.startInBackground();
+    return Promise.resolve();
   }
 
+  /** Stops the publisher, or its attempts to start. */
   async stop(): Promise<void> {
     await this.#homeAssistant?.stop();
     this.#homeAssistant = null;
@@ -110,7 +125,7 @@ export class BridgeSettings {
       const b = this.#config[name];
       return {
         name, enabled: b.enabled, url: b.url, username: b.username, passwordSet: b.password !== '',
-        homeId: 'homeId' in b ? b.homeId : '', changedHere: saved[name] !== undefined,
+        homeId: 'homeId' in b ? b.homeId : '', changedHere: saved[name] !== undefined, status: this.#statusOf(name),
       };
     });
   }
@@ -128,13 +143,14 @@ export class BridgeSettings {
     }
     if (name === 'homeAssistant') {
       await this.#homeAssistant?.stop();
-      this.#homeAssistant = createHomeAssistant(checked.data.homeAssistant, this.#haDeps());
-      await this.#startOrExplain(name, () => this.#homeAssistant?.start() ?? Promise.resolve());
+      const runner = this.#homeAssistantRunner(checked.data.homeAssistant);
+      this.#homeAssistant = runner;
+      await this.#startOrExplain(name, () => runner?.startOnce() ?? Promise.resolve());
     } else {
       await this.#refuseWhileUpdating(name);
       const routed = createBridge(name, checked.data, { clock: this.#o.clock, log: this.#o.log });
       if (checked.data[name].enabled) {
-        await this.#startOrExplain(name, () => this.#o.router.replaceBridge(name, routed, null));
+        await this.#startOrExplain(name, () => this.#o.router.replaceBridge(name, routed, null), routed.bridge);
       } else {
         await this.#o.router.replaceBridge(name, null, routed.bridge);
         // Out of reach: its devices are offline for the hub, so nothing is offered to them.
@@ -149,12 +165,15 @@ export class BridgeSettings {
     return this.list().find((b) => b.name === name)!;
   }
 
-  /** A bridge that cannot start is left off, and the person is told why in the bridge's own words. */
-  async #startOrExplain(name: BridgeName, start: () => Promise<void>): Promise<void> {
+  /**
+   * A bridge that cannot start is left off, and the person is told why in the bridge's own words;
+   * commands to its devices are refused as for any bridge turned off (`owner` says which are its).
+   */
+  async #startOrExplain(name: BridgeName, start: () => Promise<void>, owner: Bridge | null = null): Promise<void> {
     try {
       await start();
     } catch (error) {
-      if (name !== 'homeAssistant') await this.#o.router.replaceBridge(name, null, null);
+      if (name !== 'homeAssistant') await this.#o.router.replaceBridge(name, null, owner);
       throw new FirmwardError('gateway_failure', `The ${name} bridge did not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
   }
@@ -174,6 +193,22 @@ export class BridgeSettings {
     } catch {
       return {};
     }
+  }
+
+  #statusOf(name: BridgeName): BridgeStatus {
+    if (name === 'homeAssistant') return this.#homeAssistant?.status ?? BRIDGE_OFF;
+    return this.#o.router.statusOf(name);
+  }
+
+  /** What keeps Home Assistant's publisher starting; null when it is turned off. */
+  #homeAssistantRunner(config: BridgesConfig['homeAssistant']): BridgeRunner | null {
+    const publisher = createHomeAssistant(config, this.#haDeps());
+    if (publisher === null) return null;
+    return new BridgeRunner({
+      name: 'homeAssistant', clock: this.#o.clock, log: this.#o.log,
+      start: (signal) => publisher.start(signal),
+      stop: () => publisher.stop(),
+    });
   }
 
   #haDeps() {

@@ -96,7 +96,11 @@ export interface DdiConfig {
   gatewayToken: string | null;
   /** Whether unknown controller ids may register themselves (with the GatewayToken): false, the listed ids, or any ({}). */
   autoRegister: false | { allowedControllerIds?: string[] };
-  /** The home DDI devices join. */
+  /**
+   * The home a hawkBit device that registers itself (GatewayToken, autoRegister) is proposed for;
+   * it waits for a person's approval either way. '': the person picks the home when approving.
+   * Devices registered by a person belong to the home they were registered in.
+   */
   homeId: string;
   /** hawkBit's HH:mm:ss polling interval. */
   pollingSleep: string;
@@ -253,8 +257,7 @@ const ConfigSchema = z.strictObject({
     pollingSleep: z.string({ error: 'must be a time like 00:05:00' })
       .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$/, { error: 'must be a time like 00:05:00 (hours:minutes:seconds)' })
       .refine((t) => t !== '00:00:00', { error: 'must be at least one second' }).default('00:05:00'),
-  }, { error: 'must be an object' }).prefault({})
-    .refine((d) => !d.enabled || d.homeId !== '', { error: 'needs "homeId" when enabled: the home DDI devices join' }),
+  }, { error: 'must be an object' }).prefault({}),
   images: imagesSchema,
   bridges: bridgesSchema,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),

@@ -19,7 +19,7 @@ import { DateTime } from 'luxon';
 import { DEFAULT_THRESHOLDS } from '@firmward/core';
 import type { Device, EpochMs, Home, UsageSchedule } from '@firmward/core';
 import { MqttAgentTransport } from '@firmward/agent';
-import { generateDeviceSecret, hashSecret } from '@firmward/mqtt';
+import { generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
 import type { Clock, Logger, Store } from '@firmward/ports';
 import { buildReleaseImage, createSimulatedDevice, demoProfiles, SeededRandom } from '@firmward/simulator';
 import type { DeviceProfile, SimulatedDevice } from '@firmward/simulator';
@@ -126,7 +126,7 @@ export async function seedDemo(store: Store, secrets: Map<string, string>, fleet
     };
     await store.putDevice(device);
     const secret = generateDeviceSecret();
-    await store.setDeviceSecret(device.id, await hashSecret(secret));
+    await store.setDeviceSecret(device.id, await hashDeviceSecret(secret));
     secrets.set(device.id, secret);
   }
 }

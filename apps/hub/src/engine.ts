@@ -231,6 +231,7 @@ export class RolloutEngine implements GatewayHandler {
       releases: [...this.#releases.values()].filter((r) => this.#rollouts.get(r.id)?.rollout.state !== 'aborted'),
       openJobsByDevice: new Map(open.map((j) => [j.deviceId, j])),
       skipped,
+      ignored: new Set(devices.filter((d) => d.ignored).map((d) => d.id)),
     });
     let created = 0;
     for (let i = 0; i < plan.jobs.length; i += PLAN_BATCH_JOBS) {
@@ -313,7 +314,8 @@ export class RolloutEngine implements GatewayHandler {
       const tel = await this.#d.store.getTelemetry(d.id, since, now - t.usageLookbackDays * DAY_MS);
       conditions.set(d.id, { online: d.online, report: d.report, ...tel, usage: this.#withOpenUsage(d.id, tel.usage, now) });
     }
-    return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince, rollouts };
+    const ignored = new Set(devices.filter((d) => d.ignored).map((d) => d.id));
+    return { now, home, jobs, devices: deviceMap, conditions, releases: this.#releases, homeUsage, listeningSince: this.#listeningSince, rollouts, ignored };
   }
 
   /** A device busy right now counts as used up to now. */

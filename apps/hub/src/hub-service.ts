@@ -3,13 +3,14 @@
  * person's actions, each through the same gates as automation (and each recorded with who).
  */
 import {
-  DEFAULT_ROLLOUT_RULES, FirmwardError, actOnRollout, assignWaves, effectiveWindow, isActive, isTerminal, newJob, newRollout, parseTimeOfDay, planReleases,
-  rolloutProgress, validateTimeZone,
+  DEFAULT_ROLLOUT_RULES, FirmwardError, actOnRollout, assignWaves, effectiveWindow, isActive, isTerminal, newJob, newRollout, planReleases,
+  rolloutProgress,
 } from '@firmward/core';
 import type { EpochMs, Home, HomeSettings, Job, Release, Rollout, RolloutAction, Vulnerability } from '@firmward/core';
 import type { Clock, DeviceRow, EventQuery, HistoryEvent, NewHistoryEvent, Store } from '@firmward/ports';
 import type { RolloutEngine } from './engine.ts';
 import { stripRow } from './engine.ts';
+import { checkHomeSettings, definedOnly } from './home-settings.ts';
 import type { ReleaseSources, SourceRefusal } from './release-sources.ts';
 import type {
   DeviceSettingsPatch, DeviceUpdateView, DeviceView, HealthView, HomeSettingsPatch, HomeView, HubService, JobView, RolloutView, StartRolloutInput,
@@ -25,6 +26,10 @@ export interface HubServiceDeps {
   mqtt: { host: string; port: number } | null;
   /** Where releases come from, and why a repository is refused right now. */
   sources?: Pick<ReleaseSources, 'refusals' | 'names'>;
+  /** How each device is reached ("agent", "ddi", "zigbee2mqtt", …). */
+  protocolOf?: (deviceId: string) => string;
+  /** False while the hub starts (health says so; device routes answer 503 meanwhile). */
+  ready?: () => boolean;
 }
 
 export class DefaultHubService implements HubService {
@@ -59,7 +64,7 @@ export class DefaultHubService implements HubService {
       const refused = refusals.get(name);
       return refused ? { name, trusted: false, code: refused.code, message: refused.message } : { name, trusted: true, code: null, message: null };
     });
-    return { status: 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: typeof this.#d.gatewayName === 'function' ? this.#d.gatewayName() : this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
+    return { status: this.#d.ready?.() === false ? 'starting' : 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: typeof this.#d.gatewayName === 'function' ? this.#d.gatewayName() : this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
   }
 
   /**
@@ -114,6 +119,7 @@ export class DefaultHubService implements HubService {
 
   async updateNow(deviceId: string, actor: string): Promise<JobView> {
     const device = await this.#device(deviceId);
+    refuseIgnored(device);
     return this.#d.engine.withHome(device.homeId, async () => jobView(await this.#requestJob(device, actor)));
   }
 
@@ -157,6 +163,7 @@ export class DefaultHubService implements HubService {
 
   async force(deviceId: string, actor: string): Promise<JobView> {
     const device = await this.#device(deviceId);
+    refuseIgnored(device);
     return this.#d.engine.withHome(device.homeId, async () => {
       const home = await this.#home(device.homeId);
       if (home.halt) throw new FirmwardError('queue_halted', 'Updates in this home are paused after a failure; resume or skip first.');
@@ -282,7 +289,7 @@ export class DefaultHubService implements HubService {
         ...(patch.soakSeconds !== undefined && { soakSeconds: patch.soakSeconds }),
         thresholds: { ...home.settings.thresholds, ...definedOnly(patch.thresholds ?? {}) },
       };
-      validateSettings(settings);
+      checkHomeSettings(settings);
       await this.#d.store.transaction(async (tx) => {
         await tx.updateHomeSettings(homeId, settings);
         await tx.appendEvent({ at: this.#d.clock.now(), homeId, deviceId: null, jobId: null, kind: 'person', from: null, to: null, code: 'settings_changed', message: `${who(actor)} changed the home's settings: ${Object.keys(patch).join(', ')}.`, actor });
@@ -338,7 +345,9 @@ export class DefaultHubService implements HubService {
       halted = { ...home.halt, recovery: release?.recovery ?? null };
     }
     const activeDevice = active ? devices.find((d) => d.id === active.deviceId) : undefined;
-    const summary = home.halt
+    const summary = devices.length === 0
+      ? 'No devices yet: add one (enroll a Firmward agent, register a hawkBit device, or turn on a bridge).'
+      : home.halt
       ? `Paused: an update failed, so the others wait until you resume or skip.`
       : active
         ? `Updating ${activeDevice?.name ?? active.deviceId} to ${active.targetVersion}; the others wait their turn.`
@@ -357,7 +366,8 @@ export class DefaultHubService implements HubService {
     const homes = new Map((await this.#d.store.listHomes()).map((h) => [h.id, h]));
     const releases = [...this.#d.engine.releases.values()];
     const skipped = await this.#d.store.listSkips();
-    const plan = planReleases({ now: this.#d.clock.now(), devices: rows.map(stripRow), homes, releases, openJobsByDevice: new Map(), skipped: new Set() });
+    const ignored = new Set(rows.filter((r) => r.ignored).map((r) => r.id));
+    const plan = planReleases({ now: this.#d.clock.now(), devices: rows.map(stripRow), homes, releases, openJobsByDevice: new Map(), skipped: new Set(), ignored });
     const available = new Map(plan.jobs.map((p) => [p.deviceId, p.targetVersion]));
     const noJob = new Map(plan.noJob.map((n) => [n.deviceId, n.reason]));
     const views: DeviceView[] = [];
@@ -376,7 +386,8 @@ export class DefaultHubService implements HubService {
       });
       views.push({
         id: row.id, homeId: row.homeId, name: row.name, vendor: row.vendor, model: row.model, hardwareRevision: row.hardwareRevision,
-        firmwareVersion: row.firmwareVersion, availableVersion: available.get(row.id) ?? null, online: row.online, lastSeenAt: row.lastSeenAt,
+        firmwareVersion: row.firmwareVersion, availableVersion: available.get(row.id) ?? null, protocol: this.#d.protocolOf?.(row.id) ?? 'agent', ignored: row.ignored,
+        online: row.online, lastSeenAt: row.lastSeenAt,
         report: row.report, policy: row.policy, thresholds: row.thresholds, schedules: row.schedules, update,
       });
     }
@@ -447,6 +458,11 @@ export function updateView(i: UpdateViewInput): DeviceUpdateView {
     base.summary = `Update to ${job.targetVersion} failed: ${job.failure?.message ?? 'unknown reason.'} Follow the maker's recovery steps, then resume or skip.`;
     return base;
   }
+  if (row.ignored) {
+    base.status = 'ignored';
+    base.summary = `Firmward leaves this device alone (you asked it to): it runs ${row.firmwareVersion} and is never updated from here.${vulnerable}`;
+    return base;
+  }
   if (!row.report) {
     base.status = 'unknown';
     base.summary = 'Waiting for the device to report.';
@@ -476,32 +492,14 @@ export function jobView(job: Job): JobView {
   };
 }
 
+function refuseIgnored(device: DeviceRow): void {
+  if (device.ignored) throw new FirmwardError('device_ignored', `You asked Firmward to leave ${device.name} alone; let Firmward look after it again first.`);
+}
+
 function personEvent(job: Job, at: EpochMs, actor: string, code: string, message: string): NewHistoryEvent {
   return { at, homeId: job.homeId, deviceId: job.deviceId, jobId: job.id, kind: 'person', from: job.state, to: job.state, code, message, actor };
 }
 
 function who(actor: string): string {
   return actor.startsWith('person:') ? actor.slice('person:'.length) : actor;
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-/** Every problem at once, each in the core's own words (the same checks the preflight gate relies on). */
-function validateSettings(s: HomeSettings): void {
-  const problems: string[] = [];
-  const check = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (error) {
-      problems.push(error instanceof Error ? error.message.replace(/\.$/, '') : String(error));
-    }
-  };
-  check(() => validateTimeZone(s.timeZone));
-  check(() => parseTimeOfDay(s.window.start));
-  check(() => parseTimeOfDay(s.window.end));
-  if (s.thresholds.minBatteryPercent < 0 || s.thresholds.minBatteryPercent > 100) problems.push('battery threshold must be 0–100 %');
-  if (s.soakSeconds < 0) problems.push('soak time cannot be negative');
-  if (problems.length) throw new FirmwardError('invalid_input', `These settings cannot be used: ${problems.join('; ')}.`);
 }

@@ -8,11 +8,12 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
-import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashSecret } from '@firmward/mqtt';
+import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
 import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
 import { PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
-import { TufReleaseSource } from '@firmward/tuf';
+import { EmbeddedBrokerAccess, MosquittoFilesAccess } from './broker-access.ts';
+import type { BrokerAccess } from './broker-access.ts';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
 import { RolloutEngine } from './engine.ts';
@@ -25,6 +26,9 @@ import { ReleaseSources } from './release-sources.ts';
 import { writeSecretFile } from './secret-file.ts';
 import { createHttpApp, serveHttp } from './http/index.ts';
 import { DefaultHubService } from './hub-service.ts';
+import { DdiSettings } from './onboarding/ddi-settings.ts';
+import { Repositories } from './onboarding/repositories.ts';
+import { DefaultSetupService } from './onboarding/setup-service.ts';
 
 export const HUB_VERSION = '0.1.0';
 
@@ -44,6 +48,7 @@ export interface RunningHub {
   store: Store;
   engine: RolloutEngine;
   service: DefaultHubService;
+  setup: DefaultSetupService;
   httpPort: number;
   mqttUrl: string;
   /** Where simulated devices download images. */
@@ -68,6 +73,26 @@ async function openStore(config: HubConfig, log: Logger): Promise<Store> {
       return store;
     }
   }
+}
+
+/** The file in the data folder where the hub writes the address the CLI on this machine uses. */
+export const HUB_URL_FILE = 'hub-url';
+
+/** An address this machine reaches the hub at (a wildcard listener is reached on loopback). */
+function localUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/** No broker files to keep (an external broker whose credentials someone else manages): every change is said in the log. */
+function unmanagedAccess(log: Logger): BrokerAccess {
+  return {
+    start: () => Promise.resolve(),
+    credentialsChanged: (deviceId) => {
+      log.warn('A device credential changed, and this hub does not manage the external broker\'s password file (mqtt.mosquitto): make the broker agree.', { deviceId });
+      return Promise.resolve();
+    },
+  };
 }
 
 /**
@@ -102,9 +127,10 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     // in the store). An external broker knows the hub by the user name and password configured for it.
     let hubLogin = { username: config.mqtt.username, password: config.mqtt.password };
     let mqttUrl = config.mqtt.url;
+    let access: BrokerAccess;
     if (!mqttUrl) {
       hubLogin = { username: 'hub', password: generateDeviceSecret() };
-      const hubHash = await hashSecret(hubLogin.password);
+      const hubHash = await hashDeviceSecret(hubLogin.password);
       const broker = new EmbeddedBroker({
         host: config.mqtt.host,
         port: config.mqtt.port,
@@ -118,28 +144,51 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       const address = await broker.start();
       stops.push(() => broker.stop());
       mqttUrl = `mqtt://${address.host}:${address.port}`;
+      access = new EmbeddedBrokerAccess({ broker, log: log.child('broker-access') });
+    } else if (config.mqtt.mosquitto.passwordFile !== '') {
+      const m = config.mqtt.mosquitto;
+      access = new MosquittoFilesAccess({
+        store, passwordFile: m.passwordFile, aclFile: m.aclFile, pidFile: m.pidFile, reloadCommand: m.reloadCommand,
+        hubUser: config.mqtt.username, hubPassword: config.mqtt.password, log: log.child('broker-access'),
+      });
+    } else {
+      access = unmanagedAccess(log.child('broker-access'));
     }
+    await access.start();
 
     // The config file's bridges, with what a person changed from the dashboard on top (bridge-settings.ts).
     const bridgesConfig = withSavedBridges(config.bridges, config.dataDir);
     const bridges = [...(o.bridges ?? []), ...createBridges(bridgesConfig, { clock: o.clock, log: log.child('bridges') })];
-    const signed = o.source ? [] : config.repositories.map((r) => new TufReleaseSource({
-      name: r.name, url: r.url, rootFile: r.root, dir: path.join(config.dataDir, 'repositories', r.name),
-      onTargetRefused: ({ path: target, error }) => {
-        log.warn('signed target refused', { repository: r.name, target, code: error.code, error: error.message });
-        void service?.recordRepositoryRefusal({ source: r.name, code: error.code, message: error.message })
+    let service: DefaultHubService | null = null;
+    // The makers' repositories: the config file's, and those a person adds while the hub runs (kept in the store).
+    const repositories = new Repositories({
+      config: o.source ? [] : config.repositories, store, dataDir: config.dataDir, clock: o.clock, log: log.child('repositories'),
+      onTargetRefused: (name, { path: target, error }) => {
+        log.warn('signed target refused', { repository: name, target, code: error.code, error: error.message });
+        void service?.recordRepositoryRefusal({ source: name, code: error.code, message: error.message })
           .catch((e: unknown) => log.warn('could not record the refusal', { error: String(e) }));
       },
-    }));
-    let service: DefaultHubService | null = null;
+      publish: (event) => service?.publish(event),
+    });
+    if (!o.source) await repositories.sync();
     const source = new ReleaseSources({
-      sources: o.source ? [o.source] : signed,
+      now: () => o.clock.now(),
+      sources: o.source ? [o.source] : () => repositories.sources(),
       bridges: () => gatewayRef?.bridges.map((b) => b.bridge) ?? [],
       onRefused: (refusal) => {
         log.warn('release repository refused', { ...refusal });
         void service?.recordRepositoryRefusal(refusal).catch((error: unknown) => log.warn('could not record the refusal', { error: String(error) }));
       },
     });
+    // Every refresh first reads which repositories are trusted now (another instance may have added one).
+    const engineSource: ReleaseSource = {
+      name: source.name,
+      refresh: async (signal) => {
+        if (!o.source) await repositories.sync();
+        return source.refresh(signal);
+      },
+      imagePath: (release) => source.imagePath(release),
+    };
     let engineRef: RolloutEngine | null = null;
     let gatewayRef: GatewayRouter | null = null;
     // Until the engine has loaded its releases (right after a restart) the stored ones answer, so a resumed download is not told 404.
@@ -163,28 +212,64 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         credentials: credentialsInStore(store), imagePath, clock: o.clock, logger: log.child('ddi'), maxBodyBytes: config.http.maxBodyBytes, onInternalError,
       })
       : null;
-    if (ddi) bridges.push({ bridge: ddi.gateway, homeId: config.ddi.homeId });
+    // Devices that register themselves are proposed for this home and wait for a person's approval.
+    const ddiRoute = ddi ? { bridge: ddi.gateway, homeId: config.ddi.homeId, approval: true } : null;
+    if (ddiRoute) bridges.push(ddiRoute);
+    const ddiSettings = new DdiSettings({ config: config.ddi, store, gateway: ddi?.gateway ?? null, route: ddiRoute });
+    await ddiSettings.start();
+    let setupRef: DefaultSetupService | null = null;
     const gateway = new GatewayRouter({
       fallback: new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') }),
-      bridges, store, log: log.child('bridges'),
+      bridges, store, log: log.child('bridges'), clock: o.clock,
       onRegistered: () => engineRef?.markPlanDirty(),
+      onSelfRegistered: (found, homeId) => setupRef?.enrollments.selfRegistered({
+        deviceId: found.id, name: found.name, vendor: found.vendor, model: found.model, hardwareRevision: found.hardwareRevision, firmwareVersion: found.firmwareVersion,
+        homeId: homeId === '' ? null : homeId, from: 'hawkBit (GatewayToken)',
+      }) ?? Promise.resolve(),
     });
     gatewayRef = gateway;
 
     let baseUrl = '';
     const engine = new RolloutEngine({
-      store, gateway, source, clock: o.clock, log,
+      store, gateway, source: engineSource, clock: o.clock, log,
       config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId: instanceIdOf(config.dataDir) },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.
-      repositoryUrl: (name) => (signed.some((r) => r.name === name) ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),
+      repositoryUrl: (name) => (repositories.get(name) !== null ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),
       onHistory: (event) => service?.publish(event),
     });
     engineRef = engine;
+    // Until the gateways and the engine are up, requests wait and are then told to come back (http/app.ts).
+    let ready = false;
+    let markReady!: () => void;
+    const whenReady = new Promise<void>((resolve) => {
+      markReady = () => {
+        ready = true;
+        resolve();
+      };
+    });
+    const mqttPort = Number(new URL(mqttUrl).port || 1883);
     service = new DefaultHubService({
       store, engine, clock: o.clock, version: HUB_VERSION, gatewayName: () => gateway.name, sources: source,
-      mqtt: { host: new URL(mqttUrl).hostname, port: Number(new URL(mqttUrl).port || 1883) },
+      mqtt: { host: new URL(mqttUrl).hostname, port: mqttPort },
+      protocolOf: (deviceId) => gateway.protocolOf(deviceId),
+      ready: () => ready,
     });
+    const hubService = service;
+    const setup = new DefaultSetupService({
+      store, engine, clock: o.clock, log: log.child('setup'), access,
+      markOffline: (deviceId) => engine.onAvailability(deviceId, false, o.clock.now()),
+      gateway: { protocolOf: (deviceId) => gateway.protocolOf(deviceId), forget: (deviceId) => gateway.forget(deviceId) },
+      publish: (event) => hubService.publish(event),
+      views: { device: (deviceId) => hubService.getDevice(deviceId), home: (homeId) => hubService.getHome(homeId) },
+      // An enrolling agent reaches the broker at the hub's own host unless a public address is set.
+      broker: { url: config.mqtt.publicUrl !== '' ? config.mqtt.publicUrl : config.mqtt.url !== '' ? config.mqtt.url : null, port: mqttPort },
+      silenceTimeoutSeconds: config.engine.silenceTimeoutSeconds,
+      defaultTimeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      ddi: ddi?.gateway ?? null,
+      repositories, sources: source, ddiSettings,
+    });
+    setupRef = setup;
     const bridgeSettings = new BridgeSettings(bridgesConfig, {
       dataDir: config.dataDir, router: gateway, store, clock: o.clock, log: log.child('bridges'), version: HUB_VERSION,
       homeAssistantHub: service,
@@ -198,9 +283,12 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       imageRedirect,
       bridges: bridgeSettings,
       repositoryMetadata: async (name, file) => {
-        const repository = signed.find((r) => r.name === name);
+        const repository = repositories.get(name);
         return repository ? repository.metadataFile(file) : null;
       },
+      setup,
+      publicUrl: config.http.publicUrl,
+      readiness: { ready: () => ready, whenReady },
       // The owner account and sessions live next to the owner token (dashboard-auth.ts).
       dashboard: new DashboardAuth({ dataDir: config.dataDir }),
       onInternalError,
@@ -219,7 +307,16 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     await bridgeSettings.start();
     stops.push(() => bridgeSettings.stop());
 
-    return { store, engine, service, httpPort: http.port, mqttUrl, baseUrl, stop };
+    // Decided requests to join and expired codes are dropped after a week (checked hourly).
+    const pruning = setInterval(() => void setup.enrollments.prune().catch((error: unknown) => log.warn('could not prune enrollments', { error: String(error) })), 3_600_000);
+    pruning.unref();
+    stops.push(() => Promise.resolve(clearInterval(pruning)));
+
+    // The CLI on this machine finds the hub here (apps/cli, resolveHub).
+    writeSecretFile(path.join(config.dataDir, HUB_URL_FILE), `${localUrl(config.http.host, http.port)}\n`);
+    markReady();
+    log.info('ready', { url: localUrl(config.http.host, http.port) });
+    return { store, engine, service, setup, httpPort: http.port, mqttUrl, baseUrl, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -16,27 +16,49 @@ export interface SourceRefusal {
 
 export class ReleaseSources implements ReleaseSource {
   readonly name = 'releases';
-  readonly #sources: readonly ReleaseSource[];
+  readonly #sources: () => readonly ReleaseSource[];
   readonly #bridges: () => readonly Bridge[];
   readonly #lastGood = new Map<string, Release[]>();
   readonly #refusals = new Map<string, SourceRefusal>();
   readonly #onRefused: (refusal: SourceRefusal) => void;
+  readonly #now: () => number;
+  readonly #refreshedAt = new Map<string, number>();
 
-  /** `bridges` is asked at every refresh: bridges may be added after the sources (the DDI gateway needs them to serve images). */
-  constructor(o: { sources: readonly ReleaseSource[]; bridges?: () => readonly Bridge[]; onRefused?: (refusal: SourceRefusal) => void }) {
-    const names = new Set<string>();
-    for (const s of o.sources) {
-      if (names.has(s.name)) throw new FirmwardError('config_invalid', `Two release repositories are both called "${s.name}"; give each its own name.`);
-      names.add(s.name);
+  /**
+   * `sources` may be a function: repositories are added and removed while the hub runs
+   * (onboarding/repositories.ts). `bridges` is asked at every refresh: bridges may be added after
+   * the sources (the DDI gateway needs them to serve images).
+   */
+  constructor(o: {
+    sources: readonly ReleaseSource[] | (() => readonly ReleaseSource[]); bridges?: () => readonly Bridge[]; onRefused?: (refusal: SourceRefusal) => void; now?: () => number;
+  }) {
+    const sources = o.sources;
+    if (typeof sources !== 'function') {
+      const names = new Set<string>();
+      for (const s of sources) {
+        if (names.has(s.name)) throw new FirmwardError('config_invalid', `Two release repositories are both called "${s.name}"; give each its own name.`);
+        names.add(s.name);
+      }
     }
-    this.#sources = o.sources;
+    this.#sources = typeof sources === 'function' ? sources : () => sources;
     this.#bridges = o.bridges ?? (() => []);
     this.#onRefused = o.onRefused ?? (() => {});
+    this.#now = o.now ?? Date.now;
   }
 
   /** The sources' names, signed repositories first. */
   get names(): string[] {
-    return this.#sources.map((s) => s.name);
+    return this.#sources().map((s) => s.name);
+  }
+
+  /** How many releases each source vouched for at its last good read. */
+  releaseCount(name: string): number {
+    return this.#lastGood.get(name)?.length ?? 0;
+  }
+
+  /** When a source was last read and trusted, or null. */
+  refreshedAt(name: string): number | null {
+    return this.#refreshedAt.get(name) ?? null;
   }
 
   /** Why a source's newest metadata was refused, by source name (shown in the API and the CLI). */
@@ -45,11 +67,22 @@ export class ReleaseSources implements ReleaseSource {
   }
 
   async refresh(signal?: AbortSignal): Promise<Release[]> {
-    for (const source of this.#sources) {
+    const sources = this.#sources();
+    // A repository removed meanwhile vouches for nothing any more.
+    const current = new Set(sources.map((s) => s.name));
+    for (const name of [...this.#lastGood.keys(), ...this.#refusals.keys()]) {
+      if (!current.has(name)) {
+        this.#lastGood.delete(name);
+        this.#refusals.delete(name);
+        this.#refreshedAt.delete(name);
+      }
+    }
+    for (const source of sources) {
       try {
         const releases = await source.refresh(signal);
         this.#lastGood.set(source.name, releases.map((r) => ({ ...r, repository: source.name })));
         this.#refusals.delete(source.name);
+        this.#refreshedAt.set(source.name, this.#now());
       } catch (error) {
         const refusal: SourceRefusal = {
           source: source.name,
@@ -74,7 +107,7 @@ export class ReleaseSources implements ReleaseSource {
 
   async imagePath(release: Release): Promise<string> {
     if (release.origin) throw new FirmwardError('image_unavailable', `${release.id} is delivered by ${release.origin.ecosystem}, not by this hub.`);
-    const source = this.#sources.find((s) => s.name === release.repository);
+    const source = this.#sources().find((s) => s.name === release.repository);
     if (!source) throw new FirmwardError('image_unavailable', `No repository "${release.repository ?? '?'}" vouches for ${release.id} any more.`);
     return source.imagePath(release);
   }

@@ -16,6 +16,7 @@ export type UpdateStatus =
   | 'waiting'       // held by a preflight rule or the window: `reasons` say which
   | 'updating'      // the home's one active update
   | 'failed'        // halted the home's queue: recovery steps shown
+  | 'ignored'       // a person asked Firmward to leave it alone
   | 'unknown';      // the device has not reported yet
 
 export interface DeviceUpdateView {
@@ -39,6 +40,10 @@ export interface DeviceUpdateView {
 
 export interface DeviceView extends Device {
   availableVersion: string | null;
+  /** How the hub reaches it: "agent" (our MQTT protocol), "ddi" (hawkBit), or an ecosystem bridge ("zigbee2mqtt", …). */
+  protocol: string;
+  /** A person asked Firmward never to update it. */
+  ignored: boolean;
   online: boolean;
   lastSeenAt: number | null;
   report: DeviceReport | null;
@@ -62,7 +67,8 @@ export type JobView = Pick<Job,
   'forcedBy' | 'requestedBy' | 'createdAt' | 'updatedAt'>;
 
 export interface HealthView {
-  status: 'ok';
+  /** 'starting': the hub listens but its gateways and engine are not up yet (device routes answer 503). */
+  status: 'ok' | 'starting';
   version: string;
   now: number;
   store: string;

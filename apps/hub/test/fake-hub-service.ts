@@ -38,7 +38,7 @@ export function deviceView(id: string, homeId: string, patch: Partial<DeviceView
     id, homeId,
     name: `Device ${id}`,
     vendor: 'acme', model: 'plug-2', hardwareRevision: 'rev-b',
-    firmwareVersion: '1.2.0', availableVersion: null,
+    firmwareVersion: '1.2.0', availableVersion: null, protocol: 'agent', ignored: false,
     online: true, lastSeenAt: 1_700_000_000_000, report: null, policy: null, thresholds: {}, schedules: [],
     update: {
       status: 'up-to-date', summary: 'Up to date.', reasons: [], jobId: null, jobState: null, targetVersion: null,

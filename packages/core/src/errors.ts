@@ -12,8 +12,17 @@ export type ErrorCode =
   | 'forbidden'
   | 'conflict'
   | 'config_invalid'
-  // too many wrong passwords in a row: sign-in waits a while (dashboard)
+  // too many wrong passwords (or enrollment codes) in a row: the next try waits a while
   | 'too_many_attempts'
+  // the hub is still starting: ask again shortly
+  | 'not_ready'
+  // onboarding: a wrong, expired or used enrollment code; a code of another home
+  | 'enrollment_invalid'
+  | 'enrollment_wrong_home'
+  // a device with an update past the install step cannot be removed, moved or set aside (invariant 6)
+  | 'update_in_progress'
+  // a person asked Firmward to leave this device alone
+  | 'device_ignored'
   // versions and compatibility (invariants 2 and 5)
   | 'version_invalid'
   | 'version_ambiguous'

@@ -1,3 +1,4 @@
+import { DEFAULT_THRESHOLDS } from './thresholds.ts';
 import type { PreflightThresholds } from './thresholds.ts';
 import type { EpochMs, TimeOfDay } from './time.ts';
 
@@ -44,4 +45,18 @@ export interface Home {
   name: string;
   settings: HomeSettings;
   halt: HomeHalt | null;
+}
+
+/**
+ * What a new home starts with unless the person says otherwise (DESIGN: automatic, inside the
+ * quiet window, quiet hours learned once there is enough history).
+ *
+ * @example
+ * const settings = newHomeSettings({ timeZone: 'Europe/Berlin', silenceTimeoutSeconds: 900 });
+ */
+export function newHomeSettings(o: { timeZone: string; silenceTimeoutSeconds: number }): HomeSettings {
+  return {
+    timeZone: o.timeZone, window: DEFAULT_WINDOW, learnQuietHours: true, policy: 'automatic',
+    thresholds: { ...DEFAULT_THRESHOLDS }, soakSeconds: 300, silenceTimeoutSeconds: o.silenceTimeoutSeconds,
+  };
 }

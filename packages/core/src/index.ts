@@ -19,3 +19,4 @@ export * from './compatibility.ts';
 export * from './policy.ts';
 export * from './planner.ts';
 export * from './rollout.ts';
+export * from './onboarding.ts';

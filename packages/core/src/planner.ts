@@ -52,6 +52,8 @@ export interface PlanInput {
   openJobsByDevice: ReadonlyMap<string, Pick<Job, 'targetVersion'>>;
   /** `skipKey(deviceId, releaseId)` for each release a person chose to skip on a device. */
   skipped: ReadonlySet<string>;
+  /** Devices a person asked Firmward to leave alone: listed, never updated. */
+  ignored?: ReadonlySet<string>;
 }
 
 export interface PlanResult {
@@ -269,6 +271,10 @@ export function planReleases(input: PlanInput): PlanResult {
     }
     if (ev.vulnerabilities.length > 0) vulnerable.set(device.id, ev.vulnerabilities.slice());
 
+    if (input.ignored?.has(device.id) === true) {
+      noJob.push({ deviceId: device.id, reason: reason('device_ignored', 'You asked Firmward to leave this device alone; it is never updated from here.') });
+      continue;
+    }
     const open = input.openJobsByDevice.get(device.id);
     if (open !== undefined) {
       noJob.push({ deviceId: device.id, reason: reason('job_open', `Already has an update in progress or queued (${open.targetVersion}).`) });

@@ -32,6 +32,8 @@ export interface HomeSnapshot {
   listeningSince: EpochMs;
   /** Staged rollouts by release id, each with the wave this home is in (absent: the release goes to every home). */
   rollouts?: ReadonlyMap<string, { rollout: Rollout; wave: number | undefined }>;
+  /** Devices a person asked Firmward to leave alone: an update of theirs that has not started is cancelled, never offered. */
+  ignored?: ReadonlySet<string>;
 }
 
 /** One step the caller persists (through `transition`) and then carries out. */
@@ -117,6 +119,10 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
   // waits for ("Battery 23 %…") rather than only that it is not its turn.
   let offered = activeJobId !== null;
   for (const job of waiting) {
+    if (s.ignored?.has(job.deviceId) === true) {
+      steps.push({ jobId: job.id, event: { type: 'cancel', by: 'hub', message: 'Cancelled: you asked Firmward to leave this device alone.' } });
+      continue;
+    }
     const release = s.releases.get(job.releaseId);
     const device = s.devices.get(job.deviceId);
     if (!release || !device) {

@@ -29,7 +29,12 @@ export interface BridgeHandler extends GatewayHandler {
  * protocol to the devices.
  */
 export interface Bridge extends DeviceGateway {
-  start(handler: BridgeHandler): Promise<void>;
+  /**
+   * Connects to the ecosystem; rejects, leaving nothing running, when it cannot (the hub tries
+   * again later). `signal` gives up a start still waiting for the ecosystem (the hub stops, or a
+   * person changed the bridge).
+   */
+  start(handler: BridgeHandler, signal?: AbortSignal): Promise<void>;
   /** The devices this bridge speaks for (the hub routes commands by this). */
   owns(deviceId: string): boolean;
   /**

@@ -31,4 +31,9 @@ export interface DeviceGateway {
    * nothing from a re-send).
    */
   restore?(deviceId: string, offer: OfferCommand, state: JobState): Promise<void>;
+  /**
+   * Drops what the gateway keeps in memory about a device a person removed, approved or cut off,
+   * so it starts afresh with it (a polled device is asked what it is again).
+   */
+  forget?(deviceId: string): void;
 }

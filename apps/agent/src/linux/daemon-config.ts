@@ -6,10 +6,30 @@
 import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
 import { DEFAULT_AGENT_CONFIG } from '../config.ts';
+import { BROKER_URL_PATTERN } from '../enrollment/credentials.ts';
+import { enrollTarget } from '../enrollment/enroll-target.ts';
+import type { EnrollTarget } from '../enrollment/enroll-target.ts';
 
 const argv = z.array(z.string().min(1)).min(1);
 const source = z.union([z.strictObject({ file: z.string().min(1) }), z.strictObject({ command: argv })]).nullable().default(null);
 const positiveInt = z.number().int().positive();
+
+/**
+ * `hub.enroll`: how a device joins its home by itself at first start, with the hub's address and
+ * a code (`homeId` optional) or the payload of the hub's QR code; checked and made canonical here.
+ */
+const enrollSetting = z.strictObject({
+  hubUrl: z.string().optional(),
+  code: z.string().optional(),
+  homeId: z.string().optional(),
+  payload: z.string().optional(),
+  name: z.string().optional(),
+}).transform((input, ctx): EnrollTarget => {
+  const result = enrollTarget(input);
+  if ('target' in result) return result.target;
+  for (const p of result.problems) ctx.addIssue({ code: 'custom', message: p.message, path: [p.field] });
+  return z.NEVER;
+});
 
 export const daemonConfigSchema = z.strictObject({
   device: z.strictObject({
@@ -19,10 +39,18 @@ export const daemonConfigSchema = z.strictObject({
     hardwareRevision: z.string().min(1),
   }),
   hub: z.strictObject({
-    /** e.g. mqtts://hub.local:8883 */
-    url: z.string().regex(/^mqtts?:\/\/|^wss?:\/\//, 'must start with mqtt://, mqtts://, ws:// or wss://'),
-    /** A file holding the device's secret (kept out of the config so the config can be shared). */
+    /**
+     * e.g. mqtts://hub.local:8883. Absent: the address enrollment wrote into the credentials file;
+     * present, it wins (the operator's override).
+     */
+    url: z.string().regex(BROKER_URL_PATTERN, 'must start with mqtt://, mqtts://, ws:// or wss://').optional(),
+    /**
+     * The device's secret (kept out of the config so the config can be shared): one line, or the
+     * credentials file enrollment writes (docs/agent.md, "Joining a home").
+     */
     passwordFile: z.string().min(1),
+    /** Enroll at first start when the credentials file holds nothing usable yet. */
+    enroll: enrollSetting.optional(),
     reconnectDelayMs: positiveInt.default(5_000),
   }),
   slots: z.strictObject({

@@ -9,18 +9,22 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
 import { serveStatic } from '@hono/node-server/serve-static';
-import type { z } from 'zod';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { HistoryEvent } from '@firmward/ports';
 import type { HubService } from '../service.ts';
 import { BRIDGE_NAMES, bridgePatchSchema } from '../bridge-settings.ts';
 import type { BridgeName, BridgePatch, BridgeView } from '../bridge-settings.ts';
 import type { DashboardAuth } from '../dashboard-auth.ts';
+import type { EnrollmentDesk } from '../onboarding/setup-service.ts';
+import type { SetupService } from '../onboarding/types.ts';
 import { mountDashboard, sessionGuard, usesSession } from './dashboard.ts';
+import { BridgeNewHomeSchema } from './onboarding-schemas.ts';
+import { mountOnboardingRoutes } from './onboarding-routes.ts';
 import { errorBody, errorResponse } from './errors.ts';
+import { readers } from './readers.ts';
 import {
   DeviceSettingsPatchSchema, DevicesQuerySchema, EmptyBodySchema, EventStreamQuerySchema, EventsQuerySchema, ForceBodySchema,
-  HomeSettingsPatchSchema, IdParamSchema, JobsQuerySchema, StartRolloutSchema,
+  HomeSettingsPatchSchema, JobsQuerySchema, StartRolloutSchema,
 } from './schemas.ts';
 
 export interface HttpAppOptions {
@@ -42,6 +46,16 @@ export interface HttpAppOptions {
   streamKeepAliveMs?: number;
   /** When given, the hub serves the dashboard at `/` and a signed-in page may use /api with its session cookie. */
   dashboard?: DashboardAuth;
+  /** Setting a household up: homes, enrollment, devices, credentials, repositories (onboarding-routes.ts). */
+  setup?: SetupService & EnrollmentDesk;
+  /** The hub's address for devices when fixed (http.publicUrl); '' : the address a request came to. */
+  publicUrl?: string;
+  /**
+   * While the hub starts, its port is open but its gateways and engine are not up: requests wait
+   * for them (up to `holdMs`, default 10 s) and are then answered 503 with Retry-After, so no
+   * device is told something half-started (a registration lost, a resumed download refused).
+   */
+  readiness?: { ready(): boolean; whenReady: Promise<void>; holdMs?: number };
 }
 
 /** Every action taken through the API is recorded as the owner's (DESIGN: who, what, when, why). */
@@ -50,45 +64,7 @@ export const OWNER_ACTOR = 'person:owner';
 const FORCE_NEEDS_CONFIRM =
   'Forcing starts the update even though a safety check fails (battery, signal, whether the device is needed soon); send {"confirm": true} to confirm that is what you want.';
 
-function describeIssues(error: z.ZodError, what: string): string {
-  const parts = error.issues.flatMap((issue) => {
-    const at = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => `"${at === '' ? k : `${at}.${k}`}" is not a field this accepts`);
-    }
-    return [`${at === '' ? what : `"${at}"`}: ${issue.message}`];
-  });
-  return `The ${what} is not valid: ${parts.join('; ')}.`;
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new FirmwardError('invalid_input', describeIssues(result.error, what));
-  return result.data;
-}
-
-/** An empty body counts as `{}` so actions without parameters need no body at all. */
-async function readJson(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new FirmwardError('invalid_input', 'The request body is not valid JSON.');
-  }
-}
-
-async function readBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
-  return parseWith(schema, await readJson(c), 'request body');
-}
-
-function readQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  return parseWith(schema, c.req.query(), 'query');
-}
-
-function readId(c: Context, name: string): string {
-  return parseWith(IdParamSchema, c.req.param(name), name);
-}
+const { parse: parseWith, json: readJson, body: readBody, query: readQuery, id: readId } = readers;
 
 function matches(event: HistoryEvent, filter: { homeId?: string; deviceId?: string }): boolean {
   return (filter.homeId === undefined || event.homeId === filter.homeId)
@@ -113,12 +89,29 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     if (error instanceof HTTPException) return error.getResponse();
     const { status, body, internal } = errorResponse(error);
     if (internal) opts.onInternalError?.(error);
+    const retryAfter = error instanceof FirmwardError ? error.detail?.['retryAfterSeconds'] : undefined;
+    if (typeof retryAfter === 'number') c.header('Retry-After', String(retryAfter));
     return c.json(body, status);
   });
   app.notFound((c) => c.json(errorBody('not_found', 'There is nothing at this address on the hub.'), 404));
 
-  // Health first: it answers before the owner-token check so monitors need no secret.
+  // Health first: it answers before the owner-token check so monitors need no secret, and while the hub starts.
   app.get('/api/v1/health', (c) => c.json(service.health()));
+
+  const readiness = opts.readiness;
+  if (readiness !== undefined) {
+    app.use('*', async (c, next) => {
+      if (!readiness.ready()) {
+        const held = await Promise.race([readiness.whenReady.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, readiness.holdMs ?? 10_000, false).unref())]);
+        if (!held) {
+          c.header('Retry-After', '5');
+          return c.json(errorBody('not_ready', 'The hub is starting; ask again in a few seconds.'), 503);
+        }
+      }
+      await next();
+      return undefined;
+    });
+  }
 
   // Only the owner acts on the devices; hono's bearerAuth compares tokens in constant time.
   const askForToken = (c: Context) => c.json(errorBody('unauthorized',
@@ -202,8 +195,17 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
   app.patch('/api/v1/bridges/:name', async (c) => {
     const name = c.req.param('name');
     if (!opts.bridges || !(BRIDGE_NAMES as readonly string[]).includes(name)) throw new FirmwardError('not_found', `There is no bridge "${name}".`);
-    return c.json(await opts.bridges.update(name as BridgeName, await readBody(c, bridgePatchSchema)));
+    // A bridge's devices join a home: an existing one, or one made in the same step.
+    const { newHome, ...patch } = await readBody(c, bridgePatchSchema.extend({ newHome: BridgeNewHomeSchema.exactOptional() }));
+    if (newHome !== undefined) {
+      if (opts.setup === undefined) throw new FirmwardError('invalid_input', 'This hub cannot make homes.');
+      if (patch.homeId !== undefined) throw new FirmwardError('invalid_input', 'Give either "homeId" or "newHome", not both.');
+      patch.homeId = (await opts.setup.createHome(newHome, OWNER_ACTOR)).id;
+    }
+    return c.json(await opts.bridges.update(name as BridgeName, patch));
   });
+
+  if (opts.setup !== undefined) mountOnboardingRoutes(app, { setup: opts.setup, publicUrl: opts.publicUrl ?? '', actor: OWNER_ACTOR, read: readers });
 
   // --- staged rollouts across homes ---
   app.get('/api/v1/rollouts', async (c) => c.json(await service.listRollouts()));

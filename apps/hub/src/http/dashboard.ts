@@ -9,11 +9,11 @@ import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
 import type { DashboardAuth } from '../dashboard-auth.ts';
 import { errorBody } from './errors.ts';
+import { remoteAddress } from './remote-address.ts';
 
 export const SESSION_COOKIE = 'firmward_session';
 export const CSRF_HEADER = 'X-CSRF-Token';
@@ -69,14 +69,6 @@ async function readJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new FirmwardError('invalid_input', 'The sign-in form is not complete: it needs a user name and a password.');
   return parsed.data;
-}
-
-function remoteAddress(c: Context): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }
 
 function startSession(c: Context, auth: DashboardAuth, username: string): Response {

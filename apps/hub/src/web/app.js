@@ -423,6 +423,13 @@ async function fleetView() {
 
 const BRIDGE_TITLES = { zigbee2mqtt: 'Zigbee2MQTT', tasmota: 'Tasmota', shelly: 'Shelly', homeAssistant: 'Home Assistant' };
 
+/** On and running, on but still trying to reach its broker (the status line says why), or off. */
+function bridgeState(bridge) {
+  if (!bridge.enabled) return '(off)';
+  const state = bridge.status?.state ?? 'running';
+  return state === 'running' ? '(on)' : state === 'off' ? '(on, not running)' : '(on, not running yet)';
+}
+
 function bridgeForm(bridge) {
   const id = (field) => `bridge-${bridge.name}-${field}`;
   const enabled = h('input', { type: 'checkbox', id: id('enabled'), checked: bridge.enabled });
@@ -439,7 +446,8 @@ function bridgeForm(bridge) {
   };
   return h('li', { 'data-bridge': bridge.name },
     h('form', { class: 'bridge', onsubmit: save },
-      h('h3', {}, BRIDGE_TITLES[bridge.name] ?? bridge.name, ' ', h('span', { class: 'bridge-state' }, bridge.enabled ? '(on)' : '(off)')),
+      h('h3', {}, BRIDGE_TITLES[bridge.name] ?? bridge.name, ' ', h('span', { class: 'bridge-state' }, bridgeState(bridge))),
+      bridge.status?.message ? h('p', { class: 'hint bridge-status' }, bridge.status.message) : null,
       h('label', { for: id('enabled') }, enabled, ' Turned on'),
       h('label', { for: id('url') }, 'Broker ', url),
       h('label', { for: id('username') }, 'User name ', username, bridge.passwordSet ? ' (password set)' : ''),
