@@ -119,6 +119,10 @@ async function snapshot(store: Store) {
     events: await store.listEvents({ limit: 1000 }),
     skips: [...(await store.listSkips())].sort(),
     releases: await store.listReleases(),
+    credentials: await store.listDeviceSecrets(),
+    enrollments: await store.listEnrollments({}),
+    pending: await store.listPendingDevices({}),
+    repositories: await store.listRepositories(),
   };
 }
 
@@ -586,6 +590,41 @@ describe('through the real hub (startHub, embedded broker, HTTP)', () => {
       // Values out of range are refused the same way.
       assert.match(await refused('PATCH', '/api/v1/homes/home/settings', { body: '{"timeZone":"Mars/Olympus"}' }, 400, 'invalid_input'), /time zone/);
       await refused('PATCH', '/api/v1/homes/home/settings', { body: '{"window":{"start":"25:00","end":"05:00"}}' }, 400, 'invalid_input');
+    });
+
+    test('setting a household up: malformed, unknown fields, out of range, unknown ids — each refused, nothing changed', async () => {
+      const cases: [string, string, string | undefined, number, string, RegExp][] = [
+        ['POST', '/api/v1/homes', '{"name": "Flat",', 400, 'invalid_input', /not valid JSON/],
+        ['POST', '/api/v1/homes', '{"name":"Flat","colour":"red"}', 400, 'invalid_input', /"colour" is not a field/],
+        ['POST', '/api/v1/homes', '{"name":""}', 400, 'invalid_input', /name/],
+        ['PATCH', '/api/v1/homes/nowhere', '{"name":"x"}', 404, 'not_found', /no home "nowhere"/],
+        ['DELETE', '/api/v1/homes/nowhere', undefined, 404, 'not_found', /no home "nowhere"/],
+        ['POST', '/api/v1/homes/nowhere/enrollments', '{}', 404, 'not_found', /no home "nowhere"/],
+        ['POST', '/api/v1/homes/home/enrollments', '{"expiresInMinutes": 0}', 400, 'invalid_input', /expiresInMinutes/],
+        ['POST', '/api/v1/homes/home/enrollments', '{"expiresInMinutes": 99999}', 400, 'invalid_input', /a week/],
+        ['DELETE', '/api/v1/enrollments/none', undefined, 404, 'not_found', /no such enrollment/],
+        ['POST', '/api/v1/pending-devices/ghost/approve', '{}', 404, 'not_found', /no device "ghost" waiting/],
+        ['POST', '/api/v1/pending-devices/ghost/reject', '{}', 404, 'not_found', /no device "ghost" waiting/],
+        ['POST', '/api/v1/homes/home/devices', '{"protocol":"zigbee","id":"x","name":"x","vendor":"a","model":"b","hardwareRevision":"c","firmwareVersion":"1"}', 400, 'invalid_input', /protocol/],
+        ['POST', '/api/v1/homes/home/devices', '{"protocol":"agent","id":"plug","name":"x","vendor":"a","model":"b","hardwareRevision":"c","firmwareVersion":"1"}', 409, 'conflict', /on the hub already/],
+        ['POST', '/api/v1/homes/home/devices', '{"protocol":"hawkbit","id":"gw1","name":"x","vendor":"a","model":"b","hardwareRevision":"c","firmwareVersion":"1"}', 400, 'invalid_input', /hawkBit device API/],
+        ['PATCH', '/api/v1/devices/plug', '{}', 400, 'invalid_input', /must change something/],
+        ['PATCH', '/api/v1/devices/plug', '{"vendor":"Other"}', 400, 'invalid_input', /"vendor" is not a field/],
+        ['PATCH', '/api/v1/devices/plug', '{"homeId":"nowhere"}', 404, 'not_found', /no home "nowhere"/],
+        ['PATCH', '/api/v1/devices/ghost', '{"name":"x"}', 404, 'not_found', /no device "ghost"/],
+        ['DELETE', '/api/v1/devices/ghost', undefined, 404, 'not_found', /no device "ghost"/],
+        ['POST', '/api/v1/devices/ghost/credentials', undefined, 404, 'not_found', /no device "ghost"/],
+        ['POST', '/api/v1/repositories', '{"name":"x","url":"https://x.example/","root":"{}"}', 400, 'invalid_input', /not a TUF root/],
+        ['POST', '/api/v1/repositories', '{"name":"x","url":"https://x.example/"}', 400, 'invalid_input', /root/],
+        ['DELETE', '/api/v1/repositories/nope', undefined, 404, 'not_found', /no repository "nope"/],
+        ['PATCH', '/api/v1/ddi', '{"autoRegister":true}', 400, 'invalid_input', /hawkBit device API is off/],
+        ['POST', '/enroll/v1/claims', '{"code":', 400, 'invalid_input', /not valid JSON/],
+        ['POST', '/enroll/v1/claims', '{"code":"AAAAA-AAAAA","device":{"id":"x","vendor":"a","model":"b","hardwareRevision":"c","firmwareVersion":"1"},"extra":1}', 400, 'invalid_input', /"extra" is not a field/],
+      ];
+      for (const [method, p, body, status, code, message] of cases) {
+        assert.match(await refused(method, p, body === undefined ? {} : { body }, status, code), message, `${method} ${p}`);
+      }
+      await refused('POST', '/api/v1/homes', { body: JSON.stringify({ name: 'x'.repeat(MAX_BODY_BYTES) }) }, 413, 'payload_too_large');
     });
 
     test('unknown home, device and job ids: 404 with a sentence', async () => {

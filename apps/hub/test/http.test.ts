@@ -364,3 +364,37 @@ describe('/firmware/:releaseId', () => {
     assert.equal((await request('GET', '/firmware/acme/plug-2/1.3.0', { token: null })).status, 404);
   });
 });
+
+describe('while the hub starts (gateways and engine not up yet)', () => {
+  test('health answers at once and says so; other requests wait for the hub, then are answered', async () => {
+    let ready = false;
+    let markReady!: () => void;
+    const whenReady = new Promise<void>((resolve) => {
+      markReady = () => {
+        ready = true;
+        resolve();
+      };
+    });
+    const fake = seededFake();
+    const app = createHttpApp(fake, { ownerToken: TOKEN, maxBodyBytes: MAX_BODY, readiness: { ready: () => ready, whenReady, holdMs: 10_000 } });
+    assert.equal((await app.request('/api/v1/health')).status, 200);
+    let answered = false;
+    const held = app.request('/api/v1/homes', { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(answered, false, 'held while the hub starts');
+    markReady();
+    assert.equal((await held).status, 200);
+  });
+
+  test('a request held too long is told to come back: 503 not_ready with Retry-After', async () => {
+    const fake = seededFake();
+    const app = createHttpApp(fake, { ownerToken: TOKEN, maxBodyBytes: MAX_BODY, readiness: { ready: () => false, whenReady: new Promise(() => {}), holdMs: 20 } });
+    const res = await app.request('/DEFAULT/controller/v1/dev1', { headers: { authorization: 'GatewayToken x' } });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '5');
+    assert.equal((await errorOf(res)).code, 'not_ready');
+  });
+});

@@ -220,6 +220,7 @@ type Action =
   | { kind: 'device'; device: number; what: 'ack' | 'downloaded' | 'rebooting' | 'installed' | 'rolled-back' | 'failed' | 'replay-downloading' }
   | { kind: 'cancel'; device: number }
   | { kind: 'force'; device: number }
+  | { kind: 'ignore'; device: number; on: boolean }
   | { kind: 'resume' };
 
 const N = 4;
@@ -237,10 +238,11 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   }),
   fc.record({ kind: fc.constant('cancel' as const), device: fc.integer({ min: 0, max: N - 1 }) }),
   fc.record({ kind: fc.constant('force' as const), device: fc.integer({ min: 0, max: N - 1 }) }),
+  fc.record({ kind: fc.constant('ignore' as const), device: fc.integer({ min: 0, max: N - 1 }), on: fc.boolean() }),
   fc.constant({ kind: 'resume' as const }),
 );
 
-test('property: invariants 1, 3 and 6 hold under any sequence of reports, failures, jumps and actions', () => {
+test('property: invariants 1, 3 and 6 hold under any sequence of reports, failures, jumps and actions (a device set aside is never offered)', () => {
   fc.assert(
     fc.property(fc.array(actionArb, { minLength: 1, maxLength: 80 }), (actions) => {
       let now = NIGHT - 2 * HOUR_MS;
@@ -248,6 +250,7 @@ test('property: invariants 1, 3 and 6 hold under any sequence of reports, failur
       let jobs = Array.from({ length: N }, (_, i) => queued(i, now));
       const conditions = new Map(Array.from({ length: N }, (_, i) => [`dev-${i}`, goodConditions(now)] as const));
       const installedOnce = new Set<string>();
+      const ignored = new Set<string>();
       const apply = (job: Job, event: JobEvent): Job | null => {
         try {
           const next = transition(job, event, { now, soakSeconds: 120 }).job;
@@ -274,10 +277,12 @@ test('property: invariants 1, 3 and 6 hold under any sequence of reports, failur
             now += a.minutes * MINUTE_MS;
             break;
           case 'tick': {
-            const snap = snapshot(now, h, jobs, conditions, N);
+            const snap = { ...snapshot(now, h, jobs, conditions, N), ignored: new Set(ignored) };
             const d = sequenceHome(snap);
             for (const step of d.steps) {
               const job = jobs.find((j) => j.id === step.jobId)!;
+              // A device a person set aside is never offered anything.
+              if (step.event.type === 'offer') assert.ok(!ignored.has(job.deviceId), `offered ${job.id} of a device set aside`);
               // Invariant 3: an offer or the install go-ahead only with a passing gate (or a recorded force).
               if (step.event.type === 'offer') assert.ok(gate(snap, job, 'start').pass, `offered ${job.id} with a failing gate`);
               if (step.event.type === 'approve-install' && !job.forcedBy) assert.ok(gate(snap, job, 'install').pass);
@@ -314,6 +319,10 @@ test('property: invariants 1, 3 and 6 hold under any sequence of reports, failur
             apply(job, { type: 'offer', expectedDoneAt: now, forcedBy: 'person:owner', reasons: [] });
             break;
           }
+          case 'ignore':
+            if (a.on) ignored.add(`dev-${a.device}`);
+            else ignored.delete(`dev-${a.device}`);
+            break;
           case 'resume':
             h = { ...h, halt: null };
             // A person resumes: finished jobs make way for fresh ones (the planner's job in the hub).
@@ -331,4 +340,15 @@ test('property: invariants 1, 3 and 6 hold under any sequence of reports, failur
     }),
     { numRuns: 400 },
   );
+});
+
+test('a device a person set aside: its not yet started update is cancelled, never offered; the next device is offered instead', () => {
+  const now = NIGHT;
+  const conditions = new Map([0, 1].map((i) => [`dev-${i}`, goodConditions(now)] as const));
+  const d = sequenceHome({ ...snapshot(now, home(), [queued(0, now), queued(1, now)], conditions, 2), ignored: new Set(['dev-0']) });
+  const step0 = d.steps.find((s) => s.jobId === 'job-0');
+  assert.equal(step0?.event.type, 'cancel');
+  assert.ok(step0?.event.type === 'cancel' && /leave this device alone/.test(step0.event.message));
+  assert.equal(d.steps.find((s) => s.jobId === 'job-1')?.event.type, 'offer');
+  assert.equal(d.activeJobId, 'job-1');
 });
