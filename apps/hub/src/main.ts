@@ -61,14 +61,19 @@ async function main(): Promise<void> {
     });
   }
 
-  const url = `http://${config.http.host}:${hub.httpPort}`;
+  const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host === '::' ? '[::1]' : config.http.host;
+  const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${hub.httpPort}`;
+  const homes = await hub.store.listHomes();
   process.stdout.write([
     '',
     `Firmward hub ${config.demo ? '(demo: a night runs in about a minute) ' : ''}is running.`,
+    `  Dashboard   ${url}/`,
     `  API         ${url}/api/v1/health`,
     `  MQTT        ${hub.mqttUrl}`,
     created ? `  Owner token ${token}   (shown once; also stored in ${path.join(config.dataDir, 'owner-token')})` : `  Owner token in ${path.join(config.dataDir, 'owner-token')}`,
-    `  Try         npm run firmward -- status`,
+    homes.length === 0
+      ? `  Next        open the dashboard to create the owner account and your first home, or: npx firmward home add "My home"`
+      : `  Try         npx firmward status`,
     '',
   ].join('\n') + '\n');
 
