@@ -24,9 +24,13 @@ const connection = {
   homeId: z.string({ error: 'must be a home id' }).default(''),
 };
 
-function needsBrokerAndHome<T extends { enabled: boolean; url: string; homeId: string }>(schema: z.ZodType<T>) {
+/** MQTT 3.1.1 sends a password only together with a user name (§3.1.2.9); without one the client never even tries. */
+const PASSWORD_NEEDS_USER = 'needs "username" beside its password: MQTT sends a password only with a user name';
+
+function needsBrokerAndHome<T extends { enabled: boolean; url: string; homeId: string; username: string; password: string }>(schema: z.ZodType<T>) {
   return schema
     .refine((b) => !b.enabled || b.url !== '', { error: 'needs "url" when enabled: the broker its devices use' })
+    .refine((b) => !b.enabled || b.password === '' || b.username !== '', { error: PASSWORD_NEEDS_USER })
     .refine((b) => !b.enabled || b.homeId !== '', { error: 'needs "homeId" when enabled: the home its devices join' });
 }
 
@@ -45,7 +49,8 @@ export const bridgesSchema = z.strictObject({
     username: connection.username,
     password: connection.password,
     discoveryPrefix: z.string().min(1).default('homeassistant'),
-  }, { error: 'must be an object' }).refine((b) => !b.enabled || b.url !== '', { error: 'needs "url" when enabled: Home Assistant\'s broker' }).prefault({}),
+  }, { error: 'must be an object' }).refine((b) => !b.enabled || b.url !== '', { error: 'needs "url" when enabled: Home Assistant\'s broker' })
+    .refine((b) => !b.enabled || b.password === '' || b.username !== '', { error: PASSWORD_NEEDS_USER }).prefault({}),
 }, { error: 'must be an object' }).prefault({});
 
 export type BridgesConfig = z.output<typeof bridgesSchema>;

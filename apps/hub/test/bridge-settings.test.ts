@@ -122,3 +122,39 @@ test('a bridge turned on, refused off while its device installs, turned off, and
   const tasmota = again.find((b) => b.name === 'tasmota')!;
   assert.deepEqual([tasmota.enabled, tasmota.url, tasmota.changedHere, tasmota.passwordSet], [false, broker.url, true, true]);
 });
+
+test('a bridge turned on with a home made in the same step: its devices join that home; refused, it leaves no home behind', { timeout: 60_000 }, async () => {
+  const broker = await startPlainBroker();
+  stops.push(() => broker.stop());
+  const dir = mkdtempSync(path.join(tmpdir(), 'firmward-bridge-newhome-'));
+  dirs.push(dir);
+  const config = loadConfig({
+    argv: ['--data-dir', dir, '--port', '0', '--mqtt-port', '0', '--tick-ms', '100'],
+    env: { FIRMWARD_TASMOTA_PASSWORD: 'x' }, readFile: () => { throw new Error('no config file'); },
+  });
+  const hub = await start(config, false);
+  const api = async (method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${hub.baseUrl}${p}`, {
+      method, headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: await res.json() as Record<string, unknown> & { error?: { code: string; message: string } } };
+  };
+  // A dead broker: the bridge does not start, and the home made for it is gone again.
+  const refused = await api('PATCH', '/api/v1/bridges/tasmota', { enabled: true, url: 'mqtt://127.0.0.1:9', username: 'firmward', newHome: { name: 'Garden shed', timeZone: 'UTC' } });
+  assert.equal(refused.status, 502, JSON.stringify(refused.body));
+  assert.deepEqual(await hub.store.listHomes(), []);
+  assert.equal((await api('PATCH', '/api/v1/bridges/tasmota', { enabled: true, url: broker.url, homeId: 'x', newHome: { name: 'Shed' } })).status, 400);
+
+  const noUser = await api('PATCH', '/api/v1/bridges/tasmota', { enabled: true, url: broker.url, newHome: { name: 'Garden shed', timeZone: 'UTC' } });
+  assert.equal(noUser.status, 400, 'a password without a user name is refused at once, not after a silent wait');
+  assert.match(noUser.body.error?.message ?? '', /user name/);
+  assert.deepEqual(await hub.store.listHomes(), []);
+  const on = await api('PATCH', '/api/v1/bridges/tasmota', { enabled: true, url: broker.url, username: 'firmward', newHome: { name: 'Garden shed', timeZone: 'UTC' } });
+  assert.equal(on.status, 200, JSON.stringify(on.body));
+  assert.equal(on.body['homeId'], 'garden-shed');
+  const device = new FakeTasmota({ url: broker.url, topic: 'tasmota_5E6F70', mac: 'A4CF125E6F70', version: '14.2.0(release-tasmota)', hardware: 'ESP8266EX', discovery: true, wifi: { Signal: -45 } });
+  stops.push(() => device.powerOff());
+  await device.powerOn();
+  assert.equal((await until('the device to join the new home', () => hub.store.getDevice('tasmota-tasmota_5E6F70'))).homeId, 'garden-shed');
+});

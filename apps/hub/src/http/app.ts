@@ -197,12 +197,17 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     if (!opts.bridges || !(BRIDGE_NAMES as readonly string[]).includes(name)) throw new FirmwardError('not_found', `There is no bridge "${name}".`);
     // A bridge's devices join a home: an existing one, or one made in the same step.
     const { newHome, ...patch } = await readBody(c, bridgePatchSchema.extend({ newHome: BridgeNewHomeSchema.exactOptional() }));
-    if (newHome !== undefined) {
-      if (opts.setup === undefined) throw new FirmwardError('invalid_input', 'This hub cannot make homes.');
-      if (patch.homeId !== undefined) throw new FirmwardError('invalid_input', 'Give either "homeId" or "newHome", not both.');
-      patch.homeId = (await opts.setup.createHome(newHome, OWNER_ACTOR)).id;
+    if (newHome === undefined) return c.json(await opts.bridges.update(name as BridgeName, patch));
+    if (opts.setup === undefined) throw new FirmwardError('invalid_input', 'This hub cannot make homes.');
+    if (patch.homeId !== undefined) throw new FirmwardError('invalid_input', 'Give either "homeId" or "newHome", not both.');
+    const made = await opts.setup.createHome(newHome, OWNER_ACTOR);
+    try {
+      return c.json(await opts.bridges.update(name as BridgeName, { ...patch, homeId: made.id }));
+    } catch (error) {
+      // A refused change leaves nothing behind: not even the home made for it.
+      await opts.setup.deleteHome(made.id, OWNER_ACTOR).catch(() => undefined);
+      throw error;
     }
-    return c.json(await opts.bridges.update(name as BridgeName, patch));
   });
 
   if (opts.setup !== undefined) mountOnboardingRoutes(app, { setup: opts.setup, publicUrl: opts.publicUrl ?? '', actor: OWNER_ACTOR, read: readers });
