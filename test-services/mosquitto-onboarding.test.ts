@@ -80,7 +80,7 @@ test('enrolled, approved, removed: the hub-kept Mosquitto files follow at once',
 
   // The reload is Mosquitto's to do: poll until the new password file is in force.
   const client = await until('Mosquitto to let the approved device in', () => logIn(broker.url, device.id, claim.json.secret));
-  const closed = new Promise((resolve) => client.once('close', resolve));
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   assert.equal((await api('DELETE', `/api/v1/devices/${device.id}`)).status, 200);
   await closed;
   client.end(true);

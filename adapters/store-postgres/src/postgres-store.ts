@@ -168,6 +168,12 @@ abstract class PgSession implements Store {
     });
   }
 
+  insertHome(home: Home): Promise<void> {
+    return this.use({ op: 'insertHome', homeId: home.id }, 'single', async (q) => {
+      await q.run('INSERT INTO homes (id, name, settings, halt) VALUES ($1, $2, $3, $4)', [home.id, home.name, encodeJson(home.settings), home.halt === null ? null : encodeJson(home.halt)]);
+    });
+  }
+
   getHome(homeId: string): Promise<Home | null> {
     return this.use({ op: 'getHome', homeId }, 'single', async (q) => {
       const [row] = await q.rows('SELECT * FROM homes WHERE id = $1', [homeId]);

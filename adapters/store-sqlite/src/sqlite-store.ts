@@ -116,6 +116,12 @@ abstract class SqliteSession implements Store {
     });
   }
 
+  insertHome(home: Home): Promise<void> {
+    return this.use({ op: 'insertHome', homeId: home.id }, 'single', (c) => {
+      c.run('INSERT INTO homes (id, name, settings, halt) VALUES (?, ?, ?, ?)', home.id, home.name, encodeJson(home.settings), home.halt === null ? null : encodeJson(home.halt));
+    });
+  }
+
   getHome(homeId: string): Promise<Home | null> {
     return this.use({ op: 'getHome', homeId }, 'single', (c) => {
       const row = c.get('SELECT * FROM homes WHERE id = ?', homeId);

@@ -47,10 +47,9 @@ function check(text: string, where: string): string {
   }
   if ('code' in value && 'device' in value) return ok(enrollmentClaimSchema.safeParse(value), 'enrollment claim', where);
   if ('v' in value) {
-    const schemas = 'type' in value
-      ? ['offer', 'install', 'cancel'].includes(String(value.type)) ? [commandSchema] : [deviceEventSchema]
-      : 'online' in value ? [availabilitySchema] : [deviceStateSchema];
-    const parsed = parsePayload(schemas[0]!, text);
+    const parsed = 'type' in value
+      ? ['offer', 'install', 'cancel'].includes(String(value.type)) ? parsePayload(commandSchema, text) : parsePayload(deviceEventSchema, text)
+      : 'online' in value ? parsePayload(availabilitySchema, text) : parsePayload(deviceStateSchema, text);
     assert.ok(parsed.ok, `${where}: ${parsed.ok ? '' : parsed.error}`);
     return 'wire message';
   }

@@ -379,7 +379,7 @@ describe('while the hub starts (gateways and engine not up yet)', () => {
     const app = createHttpApp(fake, { ownerToken: TOKEN, maxBodyBytes: MAX_BODY, readiness: { ready: () => ready, whenReady, holdMs: 10_000 } });
     assert.equal((await app.request('/api/v1/health')).status, 200);
     let answered = false;
-    const held = app.request('/api/v1/homes', { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => {
+    const held = Promise.resolve(app.request('/api/v1/homes', { headers: { authorization: `Bearer ${TOKEN}` } })).then((r) => {
       answered = true;
       return r;
     });

@@ -251,7 +251,7 @@ describe('a device leaves, moves, is set aside', () => {
     const { secret } = await enrolled(h);
     const client = mqtt.connect(h.hub.mqttUrl, { clientId: PLUG.id, username: PLUG.id, password: secret, reconnectPeriod: 0 });
     await new Promise((resolve) => client.once('connect', resolve));
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     const removed = await h.call<{ deviceId: string }>('DELETE', `/api/v1/devices/${PLUG.id}`);
     assert.equal(removed.status, 200);
     await closed;

@@ -134,6 +134,8 @@ export interface Store {
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
 
   putHome(home: Home): Promise<void>;
+  /** A new home; fails with `conflict` when one with that id exists (putHome would replace it). */
+  insertHome(home: Home): Promise<void>;
   getHome(homeId: string): Promise<Home | null>;
   listHomes(): Promise<Home[]>;
   updateHomeSettings(homeId: string, settings: HomeSettings): Promise<void>;

@@ -154,9 +154,12 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
         await store.putHome(makeHome('a'));
         assert.deepEqual(await store.getHome('a'), makeHome('a'));
         assert.deepEqual((await store.listHomes()).map((h) => h.id).sort(), ['a', 'b']);
+        await rejectsWith(store.insertHome(makeHome('a', { name: 'Taken' })), 'conflict');
+        await store.insertHome(makeHome('c'));
+        assert.equal((await store.getHome('a'))?.name, 'Home a', 'a refused insert replaces nothing');
         await store.putHome(makeHome('a', { name: 'Renamed' }));
         assert.equal((await store.getHome('a'))?.name, 'Renamed');
-        assert.equal((await store.listHomes()).length, 2);
+        assert.equal((await store.listHomes()).length, 3);
       }));
 
       test('settings and halt update; unknown home is not_found', () => withStore(async (store) => {

@@ -3,7 +3,7 @@
  * A home is deleted only when none of its devices is installing (invariant 6); its open updates
  * end as cancelled with the reason first, its devices lose their credentials at once.
  */
-import { FirmwardError, changeRefusal, checkName, homeIdFor, isFirmwardError, newHomeSettings } from '@firmward/core';
+import { changeRefusal, checkName, homeIdFor, isFirmwardError, newHomeSettings } from '@firmward/core';
 import type { Home, HomeSettings } from '@firmward/core';
 import { checkHomeSettings, definedOnly } from '../home-settings.ts';
 import type { HomeView } from '../service.ts';
@@ -30,8 +30,8 @@ export async function createHome(d: SetupDeps, input: NewHomeInput, actor: strin
     const event = personEvent({ at: d.clock.now(), homeId: home.id, code: 'home_created', message: `${who(actor)} created the home ${name}.`, actor });
     try {
       await d.store.transaction(async (tx) => {
-        if (await tx.getHome(home.id)) throw new FirmwardError('conflict', `A home "${home.id}" exists already.`);
-        await tx.putHome(home);
+        // An insert, not an upsert: two people making "Flat" at once on two hubs get two homes.
+        await tx.insertHome(home);
         await tx.appendEvent(event);
       });
     } catch (error) {
