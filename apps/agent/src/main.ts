@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `firmward-agent`: the device agent as a daemon on a Linux device with two image slots.
  *

@@ -1,20 +1,23 @@
+#!/usr/bin/env node
 /**
  * `firmward`: the command line for a household or installer. It talks to the hub over its HTTP
  * API only (the same one the dashboard uses), so it never decides anything itself: every answer
  * and every refusal is the hub's sentence.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FirmwardError, JOB_STATES, isFirmwardError } from '@firmward/core';
+import { JOB_STATES, isFirmwardError } from '@firmward/core';
 import type { JobState } from '@firmward/core';
 import { registerReleaseCommands } from '@firmward/release-tool/cli';
 import { HubClient } from './client.ts';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf, usageError } from './exit-codes.ts';
 import { formatDevices, formatHistory, formatHome, formatJob, formatRollouts, formatStatus } from './format.ts';
+import { resolveHub, resolveOwnerToken } from './hub-address.ts';
+import type { HubAddress, OwnerToken } from './hub-address.ts';
+import { registerSetupCommands } from './setup-commands.ts';
 import { watch } from './watch.ts';
 
-export const DEFAULT_HUB = 'http://127.0.0.1:8080';
-const TOKEN_FILE = 'owner-token';
+export { DEFAULT_HUB } from './hub-address.ts';
 
 export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
@@ -25,19 +28,12 @@ export interface CliIo {
 
 /** --token, else FIRMWARD_OWNER_TOKEN, else the token file the hub wrote into its data folder. */
 export function resolveToken(flag: string | undefined, io: Pick<CliIo, 'env' | 'readFile'>): string {
-  if (flag !== undefined && flag !== '') return flag;
-  const fromEnv = io.env['FIRMWARD_OWNER_TOKEN'];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const dataDir = io.env['FIRMWARD_DATA_DIR'] ?? './data';
-  const file = join(dataDir === '' ? './data' : dataDir, TOKEN_FILE);
-  try {
-    const token = io.readFile(file).trim();
-    if (token !== '') return token;
-  } catch {
-    // no file here: fall through to the explanation
-  }
-  throw new FirmwardError('unauthorized',
-    `No owner token found: pass --token, set FIRMWARD_OWNER_TOKEN, or run this where the hub keeps its data (looked for ${file}).`);
+  return resolveOwnerToken(flag, io).token;
+}
+
+function hubUrl(value: string): string {
+  if (!/^https?:\/\/\S+$/.test(value)) throw new InvalidArgumentError('must be the hub\'s web address, such as http://127.0.0.1:8080.');
+  return value;
 }
 
 function percentList(value: string): number[] {
@@ -75,17 +71,30 @@ export async function main(argv: readonly string[], io: CliIo = {
 
   const program = new Command('firmward')
     .description('Safe firmware updates for your devices: see what will happen, when, and why not yet.')
-    .option('--hub <url>', 'the hub to talk to (default: FIRMWARD_HUB or http://127.0.0.1:8080)')
+    .option('--hub <url>', 'the hub to talk to (default: FIRMWARD_HUB, else <data dir>/hub-url, else port FIRMWARD_PORT or 8080 here)', hubUrl)
     .option('--token <token>', 'the owner token (default: FIRMWARD_OWNER_TOKEN, else <data dir>/owner-token)')
+    .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError();
 
+  // What the last client was made with, to say which hub refused which token.
+  const last: { address?: HubAddress; token?: OwnerToken } = {};
   const client = (): HubClient => {
     const globals = program.opts<{ hub?: string; token?: string }>();
-    const baseUrl = globals.hub ?? (io.env['FIRMWARD_HUB'] !== undefined && io.env['FIRMWARD_HUB'] !== '' ? io.env['FIRMWARD_HUB'] : DEFAULT_HUB);
-    return new HubClient({ baseUrl, token: resolveToken(globals.token, io) });
+    const address = resolveHub(globals.hub, io);
+    last.address = address;
+    const token = resolveOwnerToken(globals.token, io);
+    last.token = token;
+    return new HubClient({ baseUrl: address.url, origin: address.origin, token: token.token });
   };
+  // `firmward release …` works on local folders: its refusals keep their one exit code, 1.
+  let local = false;
+  program.hook('preAction', (_program, action) => {
+    let top: Command = action;
+    while (top.parent !== null && top.parent !== program) top = top.parent;
+    local = top.name() === 'release';
+  });
 
   program.command('status')
     .description('homes and devices, with what happens next to each and why')
@@ -157,8 +166,7 @@ export async function main(argv: readonly string[], io: CliIo = {
     .action(async (deviceId: string, opts: { yes?: boolean; json?: boolean }) => {
       // Invariant 3: skipping the preflight gate needs an explicit yes from a person.
       if (opts.yes !== true) {
-        throw new FirmwardError('invalid_input',
-          'Forcing skips the safety checks (battery, signal, whether the device is needed soon); run it again with --yes if you are sure.');
+        throw usageError('Forcing skips the safety checks (battery, signal, whether the device is needed soon); run it again with --yes if you are sure.');
       }
       const job = await client().force(deviceId);
       if (opts.json === true) printJson(job);
@@ -236,6 +244,10 @@ export async function main(argv: readonly string[], io: CliIo = {
       else print(formatHome(home));
     });
 
+  registerSetupCommands(program, {
+    client, print, printJson, readFile: io.readFile, now: () => Date.now(),
+  });
+
   // The maker's side (`firmward release …`) works on local folders, not through the hub.
   registerReleaseCommands(program, { env: io.env, stdout: io.stdout, setExitCode: (code) => { exitCode = code; } });
 
@@ -244,15 +256,22 @@ export async function main(argv: readonly string[], io: CliIo = {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Commander has already printed its message (or the help).
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? 0 : (error.exitCode || 1);
+      // Commander has already printed its message (or the help). Help asked for is 0; help shown
+      // because no command was given, and every parsing error, is a usage error.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return EXIT.ok;
+      if (error.code === 'commander.help') return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return EXIT.usage;
     }
     if (isFirmwardError(error)) {
       io.stderr.write(`${error.message}\n`);
-      return 1;
+      if (local) return error.detail?.['usage'] === true ? EXIT.usage : EXIT.refused;
+      if (error.code === 'unauthorized' && last.address !== undefined && last.token !== undefined) {
+        io.stderr.write(`(asked the hub at ${last.address.url}, ${last.address.origin}, with the owner token ${last.token.origin})\n`);
+      }
+      return exitCodeOf(error);
     }
     io.stderr.write(`firmward stopped on an unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 2;
+    return EXIT.refused;
   }
 }
 

@@ -3,18 +3,16 @@
  * over a fake HubService), so argument parsing, the HTTP client, auth and exit codes are all real.
  */
 import { strict as assert } from 'node:assert';
-import { execFile, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { createHttpApp, serveHttp } from '../../hub/src/http/index.ts';
 import type { RunningHttpServer } from '../../hub/src/http/index.ts';
 import { seededFake } from '../../hub/test/fake-hub-service.ts';
 import type { FakeHubService } from '../../hub/test/fake-hub-service.ts';
 import type { DeviceView, HomeView } from '../src/client.ts';
+import { MAIN, runCli } from './run-cli.ts';
+import type { CliRun } from './run-cli.ts';
 
-const run = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 const TOKEN = 'cli-test-owner-token-0123456789';
 
 let fake: FakeHubService;
@@ -28,17 +26,9 @@ before(async () => {
 });
 after(() => server.close());
 
-/** Runs `firmward …`; never throws on a non-zero exit (the test asserts on the code). */
-async function firmward(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string> = { PATH: process.env['PATH'] ?? '', FIRMWARD_DATA_DIR: '/nonexistent-firmward-data', ...env };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [MAIN, '--hub', hub, ...args], { env: childEnv, timeout: 30_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number | string; stdout?: string; stderr?: string };
-    if (typeof e.code !== 'number') throw error;
-    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+/** Runs `firmward --hub <the fake's> …`; never throws on a non-zero exit (the test asserts on the code). */
+function firmward(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(['--hub', hub, ...args], { env });
 }
 
 describe('firmward CLI', () => {
@@ -92,7 +82,7 @@ describe('firmward CLI', () => {
     assert.match(paused.stdout, /paused\s/);
     const calls = fake.calls.length;
     const bad = await firmward(['--token', TOKEN, 'rollout', 'start', 'acme/plug/1.1.0', '--waves', '10,abc']);
-    assert.notEqual(bad.code, 0);
+    assert.equal(bad.code, 2, 'a bad argument is a usage error (2)');
     assert.match(bad.stderr, /percentages/);
     assert.equal(fake.calls.length, calls, 'refused before the hub was asked');
   });
@@ -114,39 +104,39 @@ describe('firmward CLI', () => {
     assert.match(readable.stdout, /Kitchen plug\s+downloaded → installing\s+hub\s+Checks passed again/);
   });
 
-  test('a refusal from the hub exits non-zero with the hub\'s sentence', async () => {
+  test('a refusal from the hub exits with its kind (6: conflict) and the hub\'s sentence', async () => {
     const { code, stdout, stderr } = await firmward(['--token', TOKEN, 'cancel', 'job-run']);
-    assert.notEqual(code, 0);
+    assert.equal(code, 6, 'cancel_too_late is a conflict (6)');
     assert.equal(stdout, '');
     assert.equal(stderr.trim(), 'The device is already installing; stopping now could break it, so the update goes on.');
     const missing = await firmward(['--token', TOKEN, 'resume', 'home-1']);
-    assert.notEqual(missing.code, 0);
+    assert.equal(missing.code, 6, 'queue_not_halted is a conflict (6)');
     assert.match(missing.stderr, /not halted/);
   });
 
-  test('a wrong token exits non-zero and says so', async () => {
+  test('a wrong token exits 4 and says so', async () => {
     const { code, stderr } = await firmward(['--token', 'wrong-token-0123456789abcdef', 'devices']);
-    assert.notEqual(code, 0);
+    assert.equal(code, 4, 'a wrong token is not allowed (4)');
     assert.match(stderr, /owner token is wrong/);
   });
 
-  test('no token anywhere: a clear sentence, and no request is made', async () => {
+  test('no token anywhere: exit 4, a clear sentence, and no request is made', async () => {
     const before = fake.calls.length;
     const { code, stderr } = await firmward(['devices']);
-    assert.notEqual(code, 0);
+    assert.equal(code, 4, 'no token is not allowed (4)');
     assert.match(stderr, /No owner token found/);
     assert.equal(fake.calls.length, before);
   });
 
-  test('an unreachable hub is named', async () => {
+  test('an unreachable hub exits 3 and is named', async () => {
     const { code, stderr } = await firmward(['--token', TOKEN, '--hub', 'http://127.0.0.1:1', 'devices']);
-    assert.notEqual(code, 0);
+    assert.equal(code, 3, 'unreachable (3)');
     assert.match(stderr, /Cannot reach the hub at http:\/\/127\.0\.0\.1:1/);
   });
 
-  test('force needs --yes, and then reaches the hub as a forced start', async () => {
+  test('force needs --yes (else exit 2), and then reaches the hub as a forced start', async () => {
     const refused = await firmward(['--token', TOKEN, 'force', 'lock']);
-    assert.notEqual(refused.code, 0);
+    assert.equal(refused.code, 2, 'a missing --yes is a usage error (2)');
     assert.match(refused.stderr, /skips the safety checks/);
     assert.ok(!fake.calls.some((c) => c.method === 'force'));
     const forced = await firmward(['--token', TOKEN, 'force', 'lock', '--yes', '--json']);
@@ -161,9 +151,9 @@ describe('firmward CLI', () => {
     assert.deepEqual(fake.calls.at(-1), { method: 'updateNow', args: ['lock', 'person:owner'] });
   });
 
-  test('an unknown command exits non-zero', async () => {
+  test('an unknown command is a usage error (2)', async () => {
     const { code, stderr } = await firmward(['--token', TOKEN, 'explode']);
-    assert.notEqual(code, 0);
+    assert.equal(code, 2, 'an unknown command is a usage error (2)');
     assert.match(stderr, /unknown command/);
   });
 
