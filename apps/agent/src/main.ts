@@ -41,7 +41,18 @@ export function agentSettings(config: DaemonConfig): Partial<AgentConfig> {
   return settings;
 }
 
+const USAGE = `Usage:
+  firmward-agent [--config <agent.json>]     run the agent (default: FIRMWARD_AGENT_CONFIG, else /etc/firmward/agent.json)
+  firmward-agent enroll --config <agent.json> (--hub <url> --code <code> [--home <homeId>] | --payload '<firmward-enroll:?…>') [--name <name>]
+                                             join a home: present the hub's one-time code and wait for the owner's approval
+The settings and exit codes: docs/agent.md.
+`;
+
 async function main(args: string[]): Promise<number> {
+  if (args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (args[0] === 'enroll') {
     const stop = new AbortController();
     onStopSignal((signal) => {
@@ -63,7 +74,13 @@ function onStopSignal(handler: (signal: string) => void): void {
 }
 
 async function runDaemon(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true });
+  let values: { config?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true }));
+  } catch (error) {
+    process.stderr.write(`firmward-agent: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
   const path = values.config ?? process.env['FIRMWARD_AGENT_CONFIG'] ?? '/etc/firmward/agent.json';
   let config: DaemonConfig;
   let plan: ConnectionPlan;

@@ -167,6 +167,25 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'logLevel', kind: 'string', env: 'FIRMWARD_LOG_LEVEL', flag: 'log-level' },
 ];
 
+/**
+ * The hub's command line, for `--help`: every flag beside the setting it sets and its variable
+ * (read from the same table the loader uses, so it cannot drift).
+ */
+export function configHelp(): string {
+  const rows = FIELDS.map((f) => [f.flag === null ? '' : `--${f.flag}${f.kind === 'boolean' ? '' : ' <value>'}`, f.key, f.env]);
+  const width = Math.max(...rows.map((r) => r[0]!.length), '--config <file>'.length);
+  return [
+    'Usage: firmward-hub [--config <file>] [options]',
+    '',
+    'Runs the hub: SQLite and an embedded MQTT broker by default, the dashboard at its address.',
+    'Settings come from defaults < the JSON file < FIRMWARD_* variables < these flags (README, "Configuration").',
+    '',
+    `  ${'--config <file>'.padEnd(width)}  the JSON settings file (FIRMWARD_CONFIG)`,
+    ...rows.map(([flag, key, env]) => `  ${flag!.padEnd(width)}  ${key} (${env}${flag === '' ? '; no flag: a command line is visible to everyone' : ''})`),
+    '',
+  ].join('\n');
+}
+
 const CONFIG_ENV = 'FIRMWARD_CONFIG';
 const CONFIG_FLAG = 'config';
 

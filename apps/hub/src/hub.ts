@@ -4,7 +4,7 @@
  * a ManualClock and port 0, and get the same hub a user runs.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
@@ -312,8 +312,10 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     pruning.unref();
     stops.push(() => Promise.resolve(clearInterval(pruning)));
 
-    // The CLI on this machine finds the hub here (apps/cli, resolveHub).
-    writeSecretFile(path.join(config.dataDir, HUB_URL_FILE), `${localUrl(config.http.host, http.port)}\n`);
+    // The CLI on this machine finds the hub here (apps/cli, resolveHub); a clean stop takes it away again.
+    const hubUrlFile = path.join(config.dataDir, HUB_URL_FILE);
+    writeSecretFile(hubUrlFile, `${localUrl(config.http.host, http.port)}\n`);
+    stops.push(() => Promise.resolve(rmSync(hubUrlFile, { force: true })));
     markReady();
     log.info('ready', { url: localUrl(config.http.host, http.port) });
     return { store, engine, service, setup, httpPort: http.port, mqttUrl, baseUrl, stop };

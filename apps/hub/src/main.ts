@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { isFirmwardError } from '@firmward/core';
 import { ScaledClock, SystemClock, consoleLogger } from '@firmward/ports';
-import { loadConfig } from './config.ts';
+import { configHelp, loadConfig } from './config.ts';
 import type { HubConfig } from './config.ts';
 import { DEMO_REPOSITORY, DEMO_TIME_ZONE, demoReleases, demoStartTime, seedDemo, startDemoDevices } from './demo.ts';
 import { publishReleases } from './demo-repository.ts';
@@ -16,6 +16,10 @@ import { startHub } from './hub.ts';
 import { ensureOwnerToken } from './owner-token.ts';
 
 async function main(): Promise<void> {
+  if (process.argv.slice(2).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(configHelp());
+    process.exit(0);
+  }
   let config: HubConfig;
   try {
     config = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (p) => readFileSync(p, 'utf8') });

@@ -97,7 +97,7 @@ export class Enrollments {
     this.#d.publish(event);
     const payload = enrollmentPayload({ hubUrl: o.hubUrl, homeId, code });
     return {
-      id: enrollment.id, homeId, homeName: home.name, code: formatEnrollmentCode(code), expiresAt: enrollment.expiresAt, payload, hubUrl: o.hubUrl,
+      id: enrollment.id, homeId, homeName: home.name, timeZone: home.settings.timeZone, code: formatEnrollmentCode(code), expiresAt: enrollment.expiresAt, payload, hubUrl: o.hubUrl,
       agentCommand: `firmward-agent enroll --config /etc/firmward/agent.json --payload '${payload}'`,
     };
   }
@@ -175,7 +175,9 @@ export class Enrollments {
   /** By the request's id, or by the device id it asks for (what the agent prints). */
   async #waiting(idOrDeviceId: string): Promise<PendingDevice> {
     const pending = (await this.#d.store.getPendingDevice(idOrDeviceId))
-      ?? (await this.#d.store.listPendingDevices({ deviceId: idOrDeviceId, states: ['waiting'] }))[0];
+      ?? (await this.#d.store.listPendingDevices({ deviceId: idOrDeviceId, states: ['waiting'] }))[0]
+      // Asked again about one decided already: say so, rather than that it does not exist.
+      ?? (await this.#d.store.listPendingDevices({ deviceId: idOrDeviceId })).at(-1);
     if (!pending) throw new FirmwardError('not_found', `There is no device "${idOrDeviceId}" waiting for approval.`);
     if (pending.state !== 'waiting') throw new FirmwardError('conflict', `This request was ${pending.state} already.`);
     return pending;

@@ -30,6 +30,8 @@ export interface EnrollmentCreated {
   id: string;
   homeId: string;
   homeName: string;
+  /** The home's time zone, in which `expiresAt` is best shown. */
+  timeZone: string;
   /** `K7Q2M-X9HT4`: works once, until `expiresAt`. */
   code: string;
   expiresAt: number;
