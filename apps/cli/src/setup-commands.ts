@@ -35,6 +35,25 @@ function timeZoneArg(value: string): string {
   return value;
 }
 
+function soakMinutesArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 7 * 24 * 60) throw new InvalidArgumentError('must be a whole number of minutes from 0 to 10080 (a week).');
+  return n;
+}
+
+function onOffArg(value: string): boolean {
+  if (value === 'on' || value === 'off') return value === 'on';
+  throw new InvalidArgumentError('must be on or off.');
+}
+
+function numberArg(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`must be a number from ${min} to ${max}.`);
+    return n;
+  };
+}
+
 function quietHoursArg(value: string): { start: string; end: string } {
   const [start, end, ...rest] = value.split('-');
   if (start === undefined || end === undefined || rest.length > 0 || !TIME_OF_DAY.test(start) || !TIME_OF_DAY.test(end)) {
@@ -80,12 +99,14 @@ export function registerSetupCommands(program: Command, io: SetupCommandsIo): vo
     .option('--time-zone <IANA>', 'its time zone (default: this machine\'s)', timeZoneArg)
     .option('--quiet-hours <from-to>', 'when updates may start, e.g. 01:00-05:00', quietHoursArg)
     .addOption(new Option('--policy <policy>', 'which updates install by themselves').choices(POLICIES))
+    .option('--soak-minutes <minutes>', 'how long a new version must stay healthy before the next device starts (default 5)', soakMinutesArg)
     .addOption(jsonOption())
-    .action(async (name: string, opts: { timeZone?: string; quietHours?: { start: string; end: string }; policy?: Policy } & JsonOpt) => {
+    .action(async (name: string, opts: { timeZone?: string; quietHours?: { start: string; end: string }; policy?: Policy; soakMinutes?: number } & JsonOpt) => {
       const input: NewHomeInput = {
         name, timeZone: opts.timeZone ?? localTimeZone(),
         ...(opts.quietHours !== undefined && { window: opts.quietHours }),
         ...(opts.policy !== undefined && { policy: opts.policy }),
+        ...(opts.soakMinutes !== undefined && { soakSeconds: opts.soakMinutes * 60 }),
       };
       const created = await client().createHome(input);
       if (opts.json === true) printJson(created);
@@ -100,6 +121,38 @@ export function registerSetupCommands(program: Command, io: SetupCommandsIo): vo
       const renamed = await client().renameHome(homeId, name);
       if (opts.json === true) printJson(renamed);
       else print(formatHomeDetail(renamed));
+    });
+  home.command('set')
+    .description('change a home\'s settings: quiet hours, time zone, policy, how long a new version must stay healthy, thresholds')
+    .argument('<homeId>')
+    .option('--time-zone <IANA>', 'its time zone', timeZoneArg)
+    .option('--quiet-hours <from-to>', 'when updates may start, e.g. 01:00-05:00', quietHoursArg)
+    .option('--learn-quiet-hours <on|off>', 'narrow the quiet hours to when the home is quietest, once there is enough history', onOffArg)
+    .addOption(new Option('--policy <policy>', 'which updates install by themselves').choices(POLICIES))
+    .option('--soak-minutes <minutes>', 'how long a new version must stay healthy before the next device starts', soakMinutesArg)
+    .option('--min-battery <percent>', 'least battery charge to start an update on battery (unless charging)', numberArg(0, 100))
+    .option('--min-signal <dBm>', 'weakest signal to start an update, e.g. -72', numberArg(-150, 0))
+    .addOption(jsonOption())
+    .action(async (homeId: string, opts: {
+      timeZone?: string; quietHours?: { start: string; end: string }; learnQuietHours?: boolean; policy?: Policy; soakMinutes?: number;
+      minBattery?: number; minSignal?: number;
+    } & JsonOpt) => {
+      const thresholds = {
+        ...(opts.minBattery !== undefined && { minBatteryPercent: opts.minBattery }),
+        ...(opts.minSignal !== undefined && { minSignalDbm: opts.minSignal }),
+      };
+      const patch = {
+        ...(opts.timeZone !== undefined && { timeZone: opts.timeZone }),
+        ...(opts.quietHours !== undefined && { window: opts.quietHours }),
+        ...(opts.learnQuietHours !== undefined && { learnQuietHours: opts.learnQuietHours }),
+        ...(opts.policy !== undefined && { policy: opts.policy }),
+        ...(opts.soakMinutes !== undefined && { soakSeconds: opts.soakMinutes * 60 }),
+        ...(Object.keys(thresholds).length > 0 && { thresholds }),
+      };
+      if (Object.keys(patch).length === 0) throw usageError('Say what to change, e.g. --quiet-hours 01:00-05:00 or --soak-minutes 10.');
+      const changed = await client().updateHomeSettings(homeId, patch);
+      if (opts.json === true) printJson(changed);
+      else print(formatHomeDetail(changed));
     });
   home.command('delete')
     .description('delete a home with its devices (refused while one installs)')

@@ -170,8 +170,15 @@ function sameReasons(a: Reason[], b: Reason[]): boolean {
   return a.length === b.length && a.every((r, i) => r.code === b[i]?.code && r.message === b[i]?.message);
 }
 
+/** The failing rules' reasons, each said once (every rule that needs a report says "no report yet"). */
 function reasonsOf(verdict: PreflightVerdict): Reason[] {
-  return verdict.failures.map((f) => ({ code: f.code, message: f.message }));
+  const seen = new Set<string>();
+  return verdict.failures.flatMap((f) => {
+    const key = `${f.code}\u0000${f.message}`;
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [{ code: f.code, message: f.message }];
+  });
 }
 
 /** Runs the preflight gate for one job at one stage with the thresholds home < device < release. */

@@ -352,3 +352,12 @@ test('a device a person set aside: its not yet started update is cancelled, neve
   assert.equal(d.steps.find((s) => s.jobId === 'job-1')?.event.type, 'offer');
   assert.equal(d.activeJobId, 'job-1');
 });
+
+test('a device that has not reported yet is held with that sentence once, not once per rule that needs a report', () => {
+  const now = NIGHT;
+  const conditions = new Map([['dev-0', { online: true, report: null, signalSamples: [], dropouts: [], usage: [] }]]);
+  const d = sequenceHome(snapshot(now, home(), [queued(0, now)], conditions, 1));
+  const held = d.steps[0]?.event;
+  assert.equal(held?.type, 'hold');
+  assert.deepEqual(held?.type === 'hold' && held.reasons.map((r) => r.code), ['no_report']);
+});
