@@ -10,9 +10,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
+import type { EnrollmentClaim } from '@firmward/protocol';
+import type { PendingDeviceView } from '../apps/hub/src/onboarding/types.ts';
 import type { DeviceView, HomeView } from '../apps/hub/src/service.ts';
-import { createOwner, openBrowser, startDemoHub } from './dashboard-harness.ts';
-import type { Browser, DemoHub } from './dashboard-harness.ts';
+import { createOwner, openBrowser, signIn, startDemoHub, startEmptyHub, submitOwnerForm } from './dashboard-harness.ts';
+import type { Browser, DemoHub, TestHub } from './dashboard-harness.ts';
 
 const PASSWORD = 'correct horse battery';
 const MINUTE_MS = 60_000;
@@ -292,5 +294,160 @@ describe('"update now" and "force" from the page', { timeout: 2 * MINUTE_MS }, (
     const forced = await (await slow.api('GET', '/api/v1/devices/porch-camera')).json() as DeviceView;
     assert.equal(forced.update.forced, true);
     assert.ok((await eventsOf('porch-camera')).some((e) => e.actor === 'person:owner' && /force/i.test(`${e.code} ${e.message}`)), 'the force is in the history');
+  });
+});
+
+describe('an empty hub set up from the page', { timeout: 3 * MINUTE_MS }, () => {
+  // A zone the machine is unlikely to be in, so "preselected" cannot be the hub's own default.
+  const ZONE = 'Europe/Berlin';
+  let empty: TestHub;
+  let b: Browser;
+  let home: HomeView;
+  before(async () => {
+    empty = await startEmptyHub();
+    b = await openBrowser(undefined, { timezoneId: ZONE });
+  });
+  after(async () => {
+    await b?.close();
+    await empty?.stop();
+  });
+
+  const emptyCard = (id: string) => b.page.locator(`li.device[data-device="${id}"]`);
+  const deviceOf = async (id: string) => await (await empty.api('GET', `/api/v1/devices/${id}`)).json() as DeviceView;
+
+  test('first run: the owner account, then the first home, in the browser\'s time zone', async () => {
+    const page = b.page;
+    await submitOwnerForm(page, empty.url, empty.ownerToken);
+    await page.getByRole('heading', { name: 'Create your first home', level: 1 }).waitFor();
+    assert.equal(await page.evaluate(() => Intl.DateTimeFormat().resolvedOptions().timeZone), ZONE);
+    assert.equal(await page.getByLabel('Time zone').inputValue(), ZONE, 'the browser\'s zone is preselected');
+    assert.equal(await page.getByLabel('From', { exact: true }).inputValue(), '01:00');
+    assert.equal(await page.getByLabel('Until', { exact: true }).inputValue(), '05:00');
+    // By keyboard: the name field has the focus, Enter sends the form.
+    await page.waitForFunction(() => document.activeElement?.id === 'first-home-name');
+    await page.keyboard.type('Flat');
+    await page.keyboard.press('Enter');
+
+    await page.getByRole('heading', { name: 'Flat', level: 1 }).waitFor();
+    await page.locator('#no-devices').getByRole('button', { name: 'Add a device' }).waitFor();
+    await page.waitForFunction(() => (document.activeElement as HTMLElement | null)?.dataset['key'] === 'add-device');
+    const homes = await (await empty.api('GET', '/api/v1/homes')).json() as HomeView[];
+    assert.equal(homes.length, 1);
+    home = homes[0]!;
+    assert.equal(home.name, 'Flat');
+    assert.equal(home.settings.timeZone, ZONE);
+    assert.deepEqual(home.settings.window, { start: '01:00', end: '05:00' });
+  });
+
+  test('an enrollment code made on the page lets a device ask; it waits, live, and is approved on the page', async () => {
+    const page = b.page;
+    await page.evaluate(() => { (window as unknown as { firmwardMarker: number }).firmwardMarker = 7; });
+    await page.getByRole('button', { name: 'Add a device' }).click();
+    const panel = page.getByRole('dialog', { name: 'Add a device to Flat' });
+    await panel.getByRole('button', { name: 'Make an enrollment code' }).click();
+    const code = (await panel.locator('#enrollment-code').innerText()).trim();
+    assert.match(code, /^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$/);
+    await panel.locator('.once').filter({ hasText: 'works once' }).filter({ hasText: ZONE }).waitFor();
+    assert.match(await panel.getByLabel('Enrollment payload').inputValue(), new RegExp(`^firmward-enroll:\\?.*code=${code}`));
+    assert.match(await panel.getByLabel('Command on the device').inputValue(), /^firmward-agent enroll /);
+    await panel.locator('#open-codes li').first().waitFor();
+
+    // The device, outside the browser, claims with the code read from the page.
+    const claim: EnrollmentClaim = {
+      code, homeId: home.id,
+      device: { id: 'kitchen-plug', name: 'Kitchen plug', vendor: 'Acme', model: 'Plug', hardwareRevision: 'rev2', firmwareVersion: '1.0.0' },
+    };
+    const answer = await fetch(`${empty.url}/enroll/v1/claims`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(claim) });
+    assert.equal(answer.status, 202, await answer.clone().text());
+    // The panel hears that its code was used; the overview behind it lists the device waiting.
+    await panel.locator('#enrollment-state').filter({ hasText: 'Kitchen plug asked to join' }).waitFor();
+    await panel.getByRole('button', { name: 'Close' }).click();
+    await panel.waitFor({ state: 'hidden' });
+
+    const [pending] = await (await empty.api('GET', `/api/v1/pending-devices?homeId=${home.id}`)).json() as PendingDeviceView[];
+    assert.ok(pending);
+    const item = page.locator(`li[data-pending="${pending.id}"]`);
+    await item.locator('.summary').filter({ hasText: pending.summary }).waitFor();
+    assert.match(pending.summary, /^Waiting for your approval: it says it is an Acme Plug/);
+    await item.getByLabel('Name').fill('Coffee machine plug');
+    await item.getByRole('button', { name: 'Approve' }).click();
+
+    await emptyCard('kitchen-plug').getByRole('heading', { name: 'Coffee machine plug' }).waitFor();
+    const device = await deviceOf('kitchen-plug');
+    assert.equal(device.name, 'Coffee machine plug');
+    assert.equal(device.homeId, home.id);
+    assert.equal(device.update.summary, 'Waiting for the device to report.');
+    await emptyCard('kitchen-plug').locator('.summary').filter({ hasText: device.update.summary }).waitFor();
+    await page.locator('#pending').waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => (window as unknown as { firmwardMarker?: number }).firmwardMarker), 7, 'the page was not reloaded');
+  });
+
+  test('a hawkBit device added on the page gets its TargetToken once', async () => {
+    const page = b.page;
+    await page.getByRole('button', { name: 'Add a device' }).click();
+    const panel = page.getByRole('dialog', { name: 'Add a device to Flat' });
+    await panel.getByLabel('It updates with SWUpdate (hawkBit)').check();
+    await panel.getByLabel('Controller id').fill('attic-gw');
+    await panel.getByLabel('Name', { exact: true }).fill('Attic gateway');
+    await panel.getByLabel('Vendor').fill('Acme');
+    await panel.getByLabel('Model').fill('Gateway');
+    await panel.getByLabel('Hardware revision').fill('rev1');
+    await panel.getByLabel('Firmware version it runs').fill('2.0.0');
+    await panel.getByRole('button', { name: 'Add the device' }).click();
+    const token = await panel.getByLabel('TargetToken').inputValue();
+    assert.ok(token.length >= 16, token);
+    assert.match(await panel.getByLabel('SWUpdate (suricatta) command').inputValue(), new RegExp(`-t DEFAULT -u ${empty.url} -i attic-gw -k ${token}'$`));
+    await panel.getByRole('button', { name: 'Close' }).click();
+    await emptyCard('ddi-attic-gw').getByRole('heading', { name: 'Attic gateway' }).waitFor();
+    assert.equal((await deviceOf('ddi-attic-gw')).protocol, 'ddi');
+  });
+
+  test('the device menu: left alone and looked after again, then removed after a confirmation', async () => {
+    const page = b.page;
+    await emptyCard('kitchen-plug').getByRole('button', { name: 'Manage Coffee machine plug…' }).click();
+    const panel = page.getByRole('dialog', { name: 'Coffee machine plug' });
+    await panel.getByRole('button', { name: 'Leave this device alone' }).click();
+    await panel.getByRole('button', { name: 'Look after it again' }).waitFor();
+    await emptyCard('kitchen-plug').locator('.badge-ignored').filter({ hasText: 'Left alone' }).waitFor();
+    assert.equal((await deviceOf('kitchen-plug')).ignored, true);
+    await panel.getByRole('button', { name: 'Look after it again' }).click();
+    await panel.getByRole('button', { name: 'Leave this device alone' }).waitFor();
+    assert.equal((await deviceOf('kitchen-plug')).ignored, false);
+
+    await panel.getByRole('button', { name: 'Remove…' }).click();
+    const confirm = page.locator('#confirm-dialog');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    assert.equal((await empty.api('GET', '/api/v1/devices/kitchen-plug')).status, 200, 'cancel removes nothing');
+    await panel.getByRole('button', { name: 'Remove…' }).click();
+    await confirm.getByRole('button', { name: 'Remove the device' }).click();
+    await page.locator('#notice').filter({ hasText: 'Coffee machine plug was removed' }).waitFor();
+    await emptyCard('kitchen-plug').waitFor({ state: 'detached' });
+    assert.equal((await empty.api('GET', '/api/v1/devices/kitchen-plug')).status, 404);
+  });
+
+  test('on a phone (390×844) the overview and the add-device panel fit the screen, and forms stack', async () => {
+    const phone = await openBrowser({ width: 390, height: 844 }, { timezoneId: ZONE });
+    try {
+      const page = phone.page;
+      await signIn(page, empty.url);
+      await page.getByRole('heading', { name: 'Flat', level: 1 }).waitFor();
+      await page.locator('li.device[data-device="ddi-attic-gw"] .summary').waitFor();
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 390, 'nothing is wider than the screen');
+
+      await page.getByRole('button', { name: 'Add a device' }).click();
+      const panel = page.getByRole('dialog', { name: 'Add a device to Flat' });
+      await panel.getByRole('button', { name: 'Make an enrollment code' }).click();
+      await panel.locator('#enrollment-code').waitFor();
+      const box = await panel.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the panel fits: ${JSON.stringify(box)}`);
+      assert.ok(await panel.evaluate((d) => d.scrollWidth <= d.clientWidth), 'nothing in the panel is wider than it');
+      await panel.getByLabel('It updates with SWUpdate (hawkBit)').check();
+      const first = await panel.getByLabel('Controller id').boundingBox();
+      const second = await panel.getByLabel('Name', { exact: true }).boundingBox();
+      assert.ok(first && second && Math.abs(first.x - second.x) < 1 && second.y > first.y, 'the fields stack');
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= 390);
+    } finally {
+      await phone.close();
+    }
   });
 });
