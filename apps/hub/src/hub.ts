@@ -264,6 +264,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       views: { device: (deviceId) => hubService.getDevice(deviceId), home: (homeId) => hubService.getHome(homeId) },
       // An enrolling agent reaches the broker at the hub's own host unless a public address is set.
       broker: { url: config.mqtt.publicUrl !== '' ? config.mqtt.publicUrl : config.mqtt.url !== '' ? config.mqtt.url : null, port: mqttPort },
+      hubUrl: () => baseUrl,
       silenceTimeoutSeconds: config.engine.silenceTimeoutSeconds,
       defaultTimeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       ddi: ddi?.gateway ?? null,
@@ -295,7 +296,9 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     });
     if (ddi) app.route('/', ddi.routes);
     const http = await serveHttp(app, { host: config.http.host, port: config.http.port });
-    stops.push(() => http.close());
+    let httpClosed: Promise<void> | null = null;
+    const closeHttp = () => (httpClosed ??= http.close());
+    stops.push(closeHttp);
     // Devices are given the shared address when there is one (several instances behind a balancer).
     baseUrl = config.http.publicUrl !== '' ? config.http.publicUrl.replace(/\/+$/, '') : `http://${config.http.host}:${http.port}`;
 
@@ -311,6 +314,10 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     const pruning = setInterval(() => void setup.enrollments.prune().catch((error: unknown) => log.warn('could not prune enrollments', { error: String(error) })), 3_600_000);
     pruning.unref();
     stops.push(() => Promise.resolve(clearInterval(pruning)));
+
+    // Stopping closes the port first: no device is answered by a hub whose gateways and engine have
+    // stopped listening (a DDI download's last bytes, a feedback, a registration would be lost).
+    stops.push(closeHttp);
 
     // The CLI on this machine finds the hub here (apps/cli, resolveHub); a clean stop takes it away again.
     const hubUrlFile = path.join(config.dataDir, HUB_URL_FILE);

@@ -115,6 +115,9 @@ export function mountDashboard(app: Hono, auth: DashboardAuth, ownerToken: strin
     app.get(route, (c) => c.body(asset.body, 200, { ...SECURITY_HEADERS, 'Content-Type': asset.type }));
   }
 
+  // Browsers ask for it on every page; there is none, and a 404 would only fill the log.
+  app.get('/favicon.ico', (c) => c.body(null, 204, SECURITY_HEADERS));
+
   // What the page needs to decide which form to show; says nothing about the devices.
   app.get('/auth/session', (c) => {
     const session = auth.session(getCookie(c, SESSION_COOKIE) ?? '');

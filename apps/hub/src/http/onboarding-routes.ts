@@ -67,7 +67,7 @@ export function mountOnboardingRoutes(app: Hono, o: OnboardingRoutesOptions): vo
   // --- devices and their credentials ---
   app.post('/api/v1/homes/:id/devices', async (c) => {
     const homeId = read.id(c, 'id');
-    return c.json(await setup.registerDevice(homeId, await read.body(c, RegisterDeviceSchema), actor), 201);
+    return c.json(await setup.registerDevice(homeId, await read.body(c, RegisterDeviceSchema), actor, hubUrlOf(c, o.publicUrl)), 201);
   });
   app.patch('/api/v1/devices/:id', async (c) => {
     const deviceId = read.id(c, 'id');
@@ -77,7 +77,7 @@ export function mountOnboardingRoutes(app: Hono, o: OnboardingRoutesOptions): vo
   app.post('/api/v1/devices/:id/credentials', async (c) => {
     const deviceId = read.id(c, 'id');
     await read.empty(c);
-    return c.json(await setup.rotateCredential(deviceId, actor), 201);
+    return c.json(await setup.rotateCredential(deviceId, actor, hubUrlOf(c, o.publicUrl)), 201);
   });
   app.delete('/api/v1/devices/:id/credentials', async (c) => c.json(await setup.revokeCredential(read.id(c, 'id'), actor)));
 

@@ -41,6 +41,8 @@ export interface SetupDeps {
   views: { device(deviceId: string): Promise<DeviceView>; home(homeId: string): Promise<HomeView> };
   /** What an enrolling agent is told about reaching the broker. */
   broker: BrokerAddress;
+  /** The hub's own address for devices (http.publicUrl, else where it listens). */
+  hubUrl: () => string;
   /** New homes: a silent update fails after this long (config engine.silenceTimeoutSeconds). */
   silenceTimeoutSeconds: number;
   /** New homes without a time zone given: the hub machine's. */

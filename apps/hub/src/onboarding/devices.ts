@@ -26,7 +26,7 @@ export class DeviceDirectory {
     this.#d = d;
   }
 
-  async register(homeId: string, input: RegisterDeviceInput, actor: string): Promise<RegisteredDevice> {
+  async register(homeId: string, input: RegisterDeviceInput, actor: string, hubUrl: string): Promise<RegisteredDevice> {
     const name = checkName('device', input.name);
     const ddi = input.protocol === 'hawkbit' ? this.#requireDdi() : null;
     const deviceId = ddi ? ddi.deviceIdOf(input.id) : input.id;
@@ -53,8 +53,8 @@ export class DeviceDirectory {
       this.#d.publish(event);
       // The TargetToken goes to the store through the gateway, which keeps only its digest.
       credential = ddi
-        ? { kind: 'hawkbit', deviceId, controllerId: input.id, targetToken: await ddi.issueTargetToken(input.id), tenant: ddi.tenant }
-        : { kind: 'mqtt', deviceId, username: deviceId, secret: secret!, broker: this.#d.broker };
+        ? { kind: 'hawkbit', deviceId, controllerId: input.id, targetToken: await ddi.issueTargetToken(input.id), tenant: ddi.tenant, hubUrl }
+        : { kind: 'mqtt', deviceId, username: deviceId, secret: secret!, broker: this.#d.broker, hubUrl };
     });
     await this.#brokerAgrees(deviceId);
     this.#d.engine.markPlanDirty();
@@ -90,18 +90,18 @@ export class DeviceDirectory {
     return { deviceId };
   }
 
-  async rotate(deviceId: string, actor: string): Promise<IssuedCredential> {
+  async rotate(deviceId: string, actor: string, hubUrl: string): Promise<IssuedCredential> {
     const device = await deviceOf(this.#d.store, deviceId);
     const protocol = this.#d.gateway.protocolOf(deviceId);
     let credential: IssuedCredential;
     if (protocol === 'ddi') {
       const ddi = this.#requireDdi();
       const controllerId = deviceId.slice(ddi.deviceIdOf('').length);
-      credential = { kind: 'hawkbit', deviceId, controllerId, targetToken: await ddi.issueTargetToken(controllerId), tenant: ddi.tenant };
+      credential = { kind: 'hawkbit', deviceId, controllerId, targetToken: await ddi.issueTargetToken(controllerId), tenant: ddi.tenant, hubUrl };
     } else if (protocol === 'agent') {
       const secret = generateDeviceSecret();
       await this.#d.store.setDeviceSecret(deviceId, await hashDeviceSecret(secret));
-      credential = { kind: 'mqtt', deviceId, username: deviceId, secret, broker: this.#d.broker };
+      credential = { kind: 'mqtt', deviceId, username: deviceId, secret, broker: this.#d.broker, hubUrl };
     } else {
       throw new FirmwardError('invalid_input', `${device.name} is reached through ${protocol}; its credentials are ${protocol}'s, not the hub's.`);
     }

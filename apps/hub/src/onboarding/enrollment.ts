@@ -56,7 +56,7 @@ export function pendingView(p: PendingDevice, homeName: string | null): PendingD
 function enrollmentView(e: Enrollment, now: EpochMs): EnrollmentView {
   return {
     id: e.id, homeId: e.homeId, createdAt: e.createdAt, expiresAt: e.expiresAt, createdBy: e.createdBy,
-    state: e.usedAt !== null ? 'used' : e.expiresAt <= now ? 'expired' : 'open',
+    state: e.usedAt !== null ? 'used' : e.expiresAt <= now ? 'expired' : 'open', usedBy: e.usedBy,
   };
 }
 
@@ -165,9 +165,10 @@ export class Enrollments {
     const now = this.#d.clock.now();
     const decided: PendingDevice = { ...pending, state: 'rejected', decidedAt: now, decidedBy: actor };
     if (!(await this.#d.store.decidePendingDevice(decided))) throw new FirmwardError('conflict', 'Somebody decided about this device meanwhile; look again.');
-    if (pending.homeId !== null) {
-      await record(this.#d, personEvent({ at: now, homeId: pending.homeId, deviceId: pending.deviceId, code: 'device_rejected', actor, message: `${who(actor)} did not let ${pending.name} (${pending.vendor} ${pending.model}) join.` }));
-    }
+    const event = personEvent({ at: now, homeId: pending.homeId ?? '', deviceId: pending.deviceId, code: 'device_rejected', actor, message: `${who(actor)} did not let ${pending.name} (${pending.vendor} ${pending.model}) join.` });
+    // One that asked for no home has no history to keep it in; live views still hear of it.
+    if (pending.homeId !== null) await record(this.#d, event);
+    else this.#d.publish(event);
     this.#d.gateway.forget(pending.deviceId);
     return pendingView(decided, null);
   }
@@ -272,11 +273,11 @@ export class Enrollments {
       if (isFirmwardError(error, 'conflict')) return; // registered twice at once: one request is enough
       throw error;
     }
-    if (homeId !== null) {
-      const event = personEvent({ at: now, homeId, deviceId: o.deviceId, code: 'device_waiting', actor: 'device', message: `${pending.name} (hawkBit) asks to join: it says it is ${aOrAn(`${o.vendor} ${o.model}`)} (hardware revision ${o.hardwareRevision}) running ${o.firmwareVersion}. Approve or reject it.` });
-      event.kind = 'device';
-      await record(this.#d, event);
-    }
+    const event = personEvent({ at: now, homeId: homeId ?? '', deviceId: o.deviceId, code: 'device_waiting', actor: 'device', message: `${pending.name} (hawkBit) asks to join: it says it is ${aOrAn(`${o.vendor} ${o.model}`)} (hardware revision ${o.hardwareRevision}) running ${o.firmwareVersion}. Approve or reject it.` });
+    event.kind = 'device';
+    // One that asked for no home has no history to keep it in; live views still hear of it.
+    if (homeId !== null) await record(this.#d, event);
+    else this.#d.publish(event);
     this.#d.log.info('a hawkBit device asks to join', { deviceId: o.deviceId, homeId });
   }
 

@@ -84,8 +84,8 @@ export class DefaultSetupService implements SetupService, EnrollmentDesk {
     return this.enrollments.status(claimId, secret, from);
   }
 
-  registerDevice(homeId: string, input: RegisterDeviceInput, actor: string): Promise<RegisteredDevice> {
-    return this.#devices.register(homeId, input, actor);
+  registerDevice(homeId: string, input: RegisterDeviceInput, actor: string, hubUrl?: string): Promise<RegisteredDevice> {
+    return this.#devices.register(homeId, input, actor, hubUrl ?? this.#d.hubUrl());
   }
 
   changeDevice(deviceId: string, patch: DevicePatch, actor: string): Promise<DeviceView> {
@@ -96,8 +96,8 @@ export class DefaultSetupService implements SetupService, EnrollmentDesk {
     return this.#devices.remove(deviceId, actor);
   }
 
-  rotateCredential(deviceId: string, actor: string): Promise<IssuedCredential> {
-    return this.#devices.rotate(deviceId, actor);
+  rotateCredential(deviceId: string, actor: string, hubUrl?: string): Promise<IssuedCredential> {
+    return this.#devices.rotate(deviceId, actor, hubUrl ?? this.#d.hubUrl());
   }
 
   revokeCredential(deviceId: string, actor: string): Promise<DeviceView> {

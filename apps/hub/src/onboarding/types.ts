@@ -50,6 +50,8 @@ export interface EnrollmentView {
   expiresAt: number;
   createdBy: string;
   state: 'open' | 'used' | 'expired';
+  /** The request to join that used it (a pending device's id), once used. */
+  usedBy: string | null;
 }
 
 /** A device that asked to join and waits for the owner (or was decided). */
@@ -94,8 +96,8 @@ export interface RegisterDeviceInput {
 
 /** A credential shown once; the hub keeps only its digest or hash. */
 export type IssuedCredential =
-  | { kind: 'mqtt'; deviceId: string; username: string; secret: string; broker: BrokerAddress }
-  | { kind: 'hawkbit'; deviceId: string; controllerId: string; targetToken: string; tenant: string };
+  | { kind: 'mqtt'; deviceId: string; username: string; secret: string; broker: BrokerAddress; hubUrl: string }
+  | { kind: 'hawkbit'; deviceId: string; controllerId: string; targetToken: string; tenant: string; hubUrl: string };
 
 export interface RegisteredDevice {
   device: DeviceView;
@@ -171,12 +173,13 @@ export interface SetupService {
   approve(pendingId: string, input: ApproveInput, actor: string): Promise<DeviceView>;
   reject(pendingId: string, actor: string): Promise<PendingDeviceView>;
 
-  registerDevice(homeId: string, input: RegisterDeviceInput, actor: string): Promise<RegisteredDevice>;
+  /** `hubUrl`: the hub's address for the device (http.publicUrl, or the one the person reached it at); default: the hub's own. */
+  registerDevice(homeId: string, input: RegisterDeviceInput, actor: string, hubUrl?: string): Promise<RegisteredDevice>;
   changeDevice(deviceId: string, patch: DevicePatch, actor: string): Promise<DeviceView>;
   /** Refused while it installs; revokes its credentials at once. */
   removeDevice(deviceId: string, actor: string): Promise<{ deviceId: string }>;
   /** A new secret (agent) or TargetToken (hawkBit), shown once; the old one stops working at once. */
-  rotateCredential(deviceId: string, actor: string): Promise<IssuedCredential>;
+  rotateCredential(deviceId: string, actor: string, hubUrl?: string): Promise<IssuedCredential>;
   revokeCredential(deviceId: string, actor: string): Promise<DeviceView>;
 
   listRepositories(): Promise<RepositoryView[]>;
