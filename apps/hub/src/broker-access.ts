@@ -128,6 +128,15 @@ export class MosquittoFilesAccess implements BrokerAccess {
     await this.#sync();
   }
 
+  /**
+   * Reads the store again and rewrites the files when they differ from it: a credential another
+   * hub instance changed in the shared store reaches the broker too (the hub calls this every few
+   * seconds; an unchanged store writes nothing and reloads nothing).
+   */
+  resync(): Promise<void> {
+    return this.#sync();
+  }
+
   /** Serialized and coalesced: at most one write runs, and at most one waits behind it. */
   #sync(): Promise<void> {
     if (this.#queued !== null) return this.#queued;

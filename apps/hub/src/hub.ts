@@ -147,10 +147,15 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       access = new EmbeddedBrokerAccess({ broker, log: log.child('broker-access') });
     } else if (config.mqtt.mosquitto.passwordFile !== '') {
       const m = config.mqtt.mosquitto;
-      access = new MosquittoFilesAccess({
+      const files = new MosquittoFilesAccess({
         store, passwordFile: m.passwordFile, aclFile: m.aclFile, pidFile: m.pidFile, reloadCommand: m.reloadCommand,
         hubUser: config.mqtt.username, hubPassword: config.mqtt.password, log: log.child('broker-access'),
       });
+      access = files;
+      // Credentials changed through another instance sharing the store reach the broker within seconds.
+      const resync = setInterval(() => void files.resync().catch((error: unknown) => log.warn('could not bring the Mosquitto files up to date', { error: String(error) })), 5_000);
+      resync.unref();
+      stops.push(() => Promise.resolve(clearInterval(resync)));
     } else {
       access = unmanagedAccess(log.child('broker-access'));
     }
