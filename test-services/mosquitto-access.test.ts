@@ -172,4 +172,14 @@ describe('the hub keeps Mosquitto\'s files: credentials in force at once', { tim
     assert.equal(devices[2]!.mqtt.connected, true, 'plug-m, untouched, is still connected');
     assert.equal(hubClosed, false);
   });
+
+  test('a credential changed through another hub instance (only the shared store knows): resync brings it to the broker', async () => {
+    const m = devices[2]!;
+    let mClosed = false;
+    m.mqtt.on('close', () => (mClosed = true));
+    stored.delete(MADE_BY_MOSQUITTO);
+    await access.resync();
+    await until('Mosquitto closed plug-m\'s session', () => Promise.resolve(mClosed || null));
+    assert.equal(await tryLogin(broker.url, MADE_BY_MOSQUITTO, MADE_BY_MOSQUITTO, secrets.get(MADE_BY_MOSQUITTO)!), 5);
+  });
 });
