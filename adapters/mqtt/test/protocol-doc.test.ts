@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
-  ackEventSchema, availabilitySchema, cancelCommandSchema, deviceStateSchema, installCommandSchema, offerCommandSchema, parsePayload,
+  ackEventSchema, availabilitySchema, cancelCommandSchema, deviceStateSchema, enrollmentClaimSchema, installCommandSchema, offerCommandSchema, parsePayload,
   progressEventSchema, resultEventSchema,
 } from '@firmward/protocol';
 
 const schemas: Record<string, Parameters<typeof parsePayload>[0]> = {
   deviceStateSchema, availabilitySchema, offerCommandSchema, installCommandSchema, cancelCommandSchema,
-  ackEventSchema, progressEventSchema, resultEventSchema,
+  ackEventSchema, progressEventSchema, resultEventSchema, enrollmentClaimSchema,
 };
 
 const doc = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
