@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { generateDeviceSecret } from '@firmward/mqtt';
 import { SystemClock, silentLogger } from '@firmward/ports';
@@ -17,6 +16,7 @@ import type { EnrollmentClaimAnswer } from '@firmward/protocol';
 import { loadConfig } from '../apps/hub/src/config.ts';
 import { startHub } from '../apps/hub/src/hub.ts';
 import type { EnrollmentCreated } from '../apps/hub/src/onboarding/types.ts';
+import { until } from '../apps/hub/test/fixtures/until.ts';
 import { startMosquitto } from './mosquitto-broker.ts';
 
 const TOKEN = 'mosquitto-onboarding-owner-token-1';
@@ -26,16 +26,6 @@ after(async () => {
   for (const s of stops.reverse()) await s().catch(() => undefined);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, check: () => Promise<T | null>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function logIn(url: string, deviceId: string, secret: string): Promise<mqtt.MqttClient | null> {
   return new Promise((resolve) => {

@@ -30,6 +30,17 @@ after(async () => {
 const TOKEN = 'bridge-settings-test-owner-token-01';
 
 
+/** The hub's API as the dashboard calls it, with the owner token. */
+function apiOf(hub: () => RunningHub) {
+  return async (method: string, p: string, body?: unknown) => {
+    const res = await fetch(`${hub().baseUrl}${p}`, {
+      method, headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: await res.json() as Record<string, unknown> & { error?: { code: string; message: string } } };
+  };
+}
+
 async function start(config: HubConfig, seed: boolean): Promise<RunningHub> {
   const hub = await startHub(config, {
     clock: new SystemClock(), log: silentLogger, ownerToken: TOKEN,
@@ -61,13 +72,7 @@ test('a bridge turned on, refused off while its device installs, turned off, and
   });
   const config = { ...loaded, repositories: [maker.config] };
   let hub = await start(config, true);
-  const api = async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${hub.baseUrl}${p}`, {
-      method, headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() as Record<string, unknown> & { error?: { code: string; message: string } } };
-  };
+  const api = apiOf(() => hub);
 
   const listed = await api('GET', '/api/v1/bridges');
   assert.deepEqual((listed.body as unknown as { name: string; enabled: boolean; passwordSet: boolean }[]).map((b) => [b.name, b.enabled]),
@@ -133,13 +138,7 @@ test('a bridge turned on with a home made in the same step: its devices join tha
     env: { FIRMWARD_TASMOTA_PASSWORD: 'x' }, readFile: () => { throw new Error('no config file'); },
   });
   const hub = await start(config, false);
-  const api = async (method: string, p: string, body?: unknown) => {
-    const res = await fetch(`${hub.baseUrl}${p}`, {
-      method, headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    return { status: res.status, body: await res.json() as Record<string, unknown> & { error?: { code: string; message: string } } };
-  };
+  const api = apiOf(() => hub);
   // A dead broker: the bridge does not start, and the home made for it is gone again.
   const refused = await api('PATCH', '/api/v1/bridges/tasmota', { enabled: true, url: 'mqtt://127.0.0.1:9', username: 'firmward', newHome: { name: 'Garden shed', timeZone: 'UTC' } });
   assert.equal(refused.status, 502, JSON.stringify(refused.body));

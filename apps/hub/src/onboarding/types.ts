@@ -3,21 +3,13 @@
  * the makers' repositories — as read models and inputs shared by the HTTP API, the CLI's typed
  * client and the dashboard (STYLE principle 13). Nothing here knows about HTTP.
  */
-import type { HomeSettings, Policy, PreflightThresholds } from '@firmward/core';
-import type { PendingDeviceProtocol, PendingDeviceState } from '@firmward/ports';
+import type { HomeSettings } from '@firmward/core';
+import type { PendingDevice } from '@firmward/ports';
 import type { BrokerAddress } from '@firmward/protocol';
-import type { DeviceView, HomeView } from '../service.ts';
+import type { DeviceView, HomeSettingsPatch, HomeView } from '../service.ts';
 
-export interface NewHomeInput {
-  name: string;
-  /** IANA zone; default: the hub machine's own. */
-  timeZone?: string;
-  window?: { start: string; end: string };
-  learnQuietHours?: boolean;
-  policy?: Policy;
-  thresholds?: Partial<PreflightThresholds>;
-  soakSeconds?: number;
-}
+/** A new home: its name, and any setting that differs from the home defaults (time zone default: the hub machine's). */
+export type NewHomeInput = HomeSettingsPatch & { name: string };
 
 export interface HomeDeletion {
   homeId: string;
@@ -54,25 +46,11 @@ export interface EnrollmentView {
   usedBy: string | null;
 }
 
-/** A device that asked to join and waits for the owner (or was decided). */
-export interface PendingDeviceView {
-  id: string;
-  homeId: string | null;
-  deviceId: string;
-  protocol: PendingDeviceProtocol;
-  name: string;
-  vendor: string;
-  model: string;
-  hardwareRevision: string;
-  firmwareVersion: string;
-  state: PendingDeviceState;
-  requestedAt: number;
-  requestedFrom: string;
-  decidedAt: number | null;
-  decidedBy: string | null;
-  /** "Waiting for your approval: it says it is an Acme Plug (rev2) running 1.0.0, from 192.168.1.20." */
+/** A device that asked to join and waits for the owner (or was decided); never its credential. */
+export type PendingDeviceView = Omit<PendingDevice, 'secretHash' | 'enrollmentId'> & {
+  /** "Waiting for your approval: it says it is an Acme Plug (hardware revision rev2) running 1.0.0, asking from 192.168.1.20." */
   summary: string;
-}
+};
 
 export interface ApproveInput {
   /** Rename it on the way in. */
