@@ -5,8 +5,8 @@
  * X-CSRF-Token and a same-origin Origin (double submit bound to the session); the cookie itself is
  * HttpOnly and SameSite=Strict, Secure over https.
  */
-import { readFileSync } from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
@@ -14,17 +14,12 @@ import { FirmwardError } from '@firmward/core';
 import type { DashboardAuth } from '../dashboard-auth.ts';
 import { errorBody } from './errors.ts';
 import { remoteAddress } from './remote-address.ts';
+import { listWebAssets } from './web-assets.ts';
 
 export const SESSION_COOKIE = 'firmward_session';
 export const CSRF_HEADER = 'X-CSRF-Token';
 
-const WEB_DIR = new URL('../web/', import.meta.url);
-/** The only files served: a fixed list, never a path from the URL. */
-const ASSETS: Record<string, { file: string; type: string }> = {
-  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
-  '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
-  '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
-};
+const WEB_DIR = fileURLToPath(new URL('../web/', import.meta.url));
 
 const SECURITY_HEADERS: Record<string, string> = {
   'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -110,9 +105,9 @@ export function usesSession(c: Context): boolean {
  * stranger on the LAN who reaches the page first cannot claim the hub.
  */
 export function mountDashboard(app: Hono, auth: DashboardAuth, ownerToken: string): void {
-  const assets = new Map(Object.entries(ASSETS).map(([route, a]) => [route, { body: readFileSync(new URL(a.file, WEB_DIR), 'utf8'), type: a.type }]));
-  for (const [route, asset] of assets) {
-    app.get(route, (c) => c.body(asset.body, 200, { ...SECURITY_HEADERS, 'Content-Type': asset.type }));
+  // The only files served: the web folder as listed now, one fixed route each, never a path from the URL.
+  for (const asset of listWebAssets(WEB_DIR)) {
+    app.get(asset.route, (c) => c.body(asset.body, 200, { ...SECURITY_HEADERS, 'Content-Type': asset.type }));
   }
 
   // Browsers ask for it on every page; there is none, and a 404 would only fill the log.
