@@ -38,6 +38,7 @@ export class TufReleaseSource implements ReleaseSource {
   /** Images hashed in this process, by sha256: the mirror is ours, but a file changed behind our back is caught at the next start. */
   readonly #verified = new Set<string>();
   readonly #mirroring = new Map<string, Promise<string>>();
+  #kept: Release[] | null = null;
   #reported = new Set<string>();
 
   constructor(o: TufReleaseSourceOptions) {
@@ -52,7 +53,23 @@ export class TufReleaseSource implements ReleaseSource {
   }
 
   async refresh(): Promise<Release[]> {
-    await this.#repo.refresh();
+    this.#kept = null;
+    try {
+      await this.#repo.refresh();
+    } catch (error) {
+      // Out of reach: the releases verified before (and not expired) are still vouched for.
+      if (this.#repo.offline) this.#kept = await this.#releases().catch(() => null);
+      throw error;
+    }
+    return this.#releases();
+  }
+
+  /** After a refresh that could not reach the repository: the releases its earlier, unexpired metadata still vouches for, or null. */
+  lastVerified(): Release[] | null {
+    return this.#kept;
+  }
+
+  async #releases(): Promise<Release[]> {
     const listing = await this.#repo.listTargets();
     const refusals = listing.refused.map(({ path: p, error }) => ({ path: p, error }));
     const releases: Release[] = [];

@@ -14,7 +14,7 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Metadata, MetadataKind } from '@tufjs/models';
 import type { TargetFile, Targets } from '@tufjs/models';
-import { Updater } from 'tuf-js';
+import { BaseFetcher, Updater } from 'tuf-js';
 import { FirmwardError } from '@firmward/core';
 import { tufRefusal } from './errors.ts';
 import { RepositoryFetcher } from './fetcher.ts';
@@ -57,6 +57,7 @@ export class TrustedRepository {
   readonly #workDir: string;
   readonly #anchorDir: string;
   #updater: Updater | null = null;
+  #offline = false;
 
   constructor(o: TrustedRepositoryOptions) {
     this.name = o.name;
@@ -90,9 +91,17 @@ export class TrustedRepository {
       await updater.refresh();
     } catch (error) {
       this.#updater = null;
-      throw tufRefusal(this.name, error);
+      this.#offline = false;
+      const refusal = tufRefusal(this.name, error);
+      // Out of reach, not refused: what was verified here before still stands while it has not
+      // expired (a hub restarted while the maker's server is down keeps serving the updates it
+      // offered). It is read again from the local copies tuf-js persisted only after verifying
+      // them, every signature and expiry checked again, nothing fetched.
+      if (refusal.code === 'image_unavailable') await this.#useLocalCopies(max);
+      throw refusal;
     }
     this.#updater = updater;
+    this.#offline = false;
     const trusted = await readFile(path.join(this.#workDir, 'root.json'));
     if (!trusted.equals(anchor.bytes)) {
       await mkdir(this.#anchorDir, { recursive: true });
@@ -163,6 +172,31 @@ export class TrustedRepository {
       }
     }
     return listing;
+  }
+
+  /**
+   * True when the last refresh could not reach the repository and the metadata verified before
+   * (unexpired, checked again offline) is what `target` and `listTargets` answer from.
+   */
+  get offline(): boolean {
+    return this.#offline;
+  }
+
+  async #useLocalCopies(maxMetadataBytes: number): Promise<void> {
+    const updater = new Updater({
+      metadataDir: this.#workDir,
+      metadataBaseUrl: repositoryUrl(this.#o.url, 'metadata/'),
+      fetcher: new NoNetwork(),
+      forceCache: true,
+      config: { rootMaxLength: Math.min(maxMetadataBytes, 512 * 1024), timestampMaxLength: 64 * 1024, snapshotMaxLength: maxMetadataBytes, targetsMaxLength: maxMetadataBytes, maxDelegations: 64 },
+    });
+    try {
+      await updater.refresh();
+      this.#updater = updater;
+      this.#offline = true;
+    } catch {
+      // Nothing verified before, or it has expired: nothing to fall back on.
+    }
   }
 
   #requireFresh(): Updater {
@@ -239,5 +273,12 @@ export async function atomicWrite(file: string, data: Uint8Array | string): Prom
     await folder.sync();
   } finally {
     await folder.close();
+  }
+}
+
+/** The fetcher of an offline read: anything not in the local copies is simply not there. */
+class NoNetwork extends BaseFetcher {
+  override fetch(url: string): Promise<ReadableStream<Uint8Array<ArrayBuffer>>> {
+    return Promise.reject(new Error(`offline: ${url} is not fetched`));
   }
 }

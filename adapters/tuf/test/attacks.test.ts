@@ -307,3 +307,37 @@ function publishedImage(maker: Maker, release: Release): string {
   return path.join(maker.published, 'targets', vendor!, model!, version!, `${release.image.sha256}.${file!}`);
 }
 
+
+describe('the maker\'s server out of reach', () => {
+  test('after a restart the hub still vouches for what it verified before (read again offline, signatures and expiry checked) and serves its mirrored image; nothing new is taken', async () => {
+    const maker = await Maker.create();
+    const hubDir = tempDir('hub-offline-');
+    try {
+      // The root the hub was given (its config file, or the store for one added at run time) stays on the hub.
+      const root = await readFile(maker.rootFile());
+      const source = (dir: string) => new TufReleaseSource({ name: REPO, url: maker.url, rootFile: root, dir });
+      const before = source(hubDir);
+      const plug = await trustedPlug(before);
+      await before.imagePath(plug);
+      // The hub restarts while the maker's server is down.
+      const away = `${maker.published}.away`;
+      cpSync(maker.published, away, { recursive: true });
+      rmSync(maker.published, { recursive: true, force: true });
+      const after = source(hubDir);
+      await refused(after.refresh(), 'image_unavailable');
+      assert.deepEqual(after.lastVerified()?.map((r) => r.id).sort(), ['acme/SmartPlug/1.1.0', 'globex/Cam/2.0.0']);
+      assert.deepEqual(new Uint8Array(await readFile(await after.imagePath(plug))), imageOf(PLUG), 'the verified image is served again');
+      // A hub that never verified this repository has nothing to fall back on.
+      const newcomer = source(tempDir('hub-never-'));
+      await refused(newcomer.refresh(), 'image_unavailable');
+      assert.equal(newcomer.lastVerified(), null);
+      // Back online: the live metadata is used again.
+      cpSync(away, maker.published, { recursive: true });
+      assert.equal((await after.refresh()).length, 2);
+      assert.equal(after.lastVerified(), null);
+    } finally {
+      maker.cleanup();
+      rmSync(hubDir, { recursive: true, force: true });
+    }
+  });
+});

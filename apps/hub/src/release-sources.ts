@@ -90,8 +90,13 @@ export class ReleaseSources implements ReleaseSource {
           message: error instanceof Error ? error.message : String(error),
         };
         // Past its expiry a repository vouches for nothing (a freeze attack hides newer metadata, such
-        // as a retraction); any other refusal keeps the last verified set, which was valid when read.
+        // as a retraction); any other refusal keeps the last verified set, which was valid when read —
+        // also across a hub restart, from the source's own verified copies when it is out of reach.
         if (refusal.code === 'metadata_expired') this.#lastGood.delete(source.name);
+        else if (!this.#lastGood.has(source.name)) {
+          const kept = source.lastVerified?.() ?? null;
+          if (kept !== null) this.#lastGood.set(source.name, kept.map((r) => ({ ...r, repository: source.name })));
+        }
         const before = this.#refusals.get(source.name);
         this.#refusals.set(source.name, refusal);
         if (before?.code !== refusal.code || before.message !== refusal.message) this.#onRefused(refusal);

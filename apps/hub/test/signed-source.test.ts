@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -131,4 +131,33 @@ test('an expired repository is refused: nothing from it is planned, and the API 
   const history = await hub.store.listEvents({ homeId: fleetHomeId(0), limit: 50 });
   assert.ok(history.some((e) => e.code === 'metadata_expired' && /expired/.test(e.message)), history.map((e) => e.code).join(', '));
   assert.deepEqual(await hub.store.listJobs({ deviceId: id.deviceId }), [], 'nothing planned from an expired repository');
+});
+
+test('a hub restarted while the maker\'s server is down keeps the releases it verified before and serves their images (so a running update goes on); it says the repository is out of reach', async () => {
+  const maker = await publishFleetRelease(tempDir('firmward-maker-'));
+  // The hub's root stays on the hub (its config file): copy it out of the published folder.
+  const rootCopy = path.join(tempDir('firmward-root-'), 'acme-root.json');
+  writeFileSync(rootCopy, maker.root);
+  const dir = tempDir('firmward-offline-hub-');
+  const config = loadConfig({
+    argv: ['--data-dir', dir, '--port', '0', '--mqtt-port', '0', '--tick-ms', '100'],
+    env: {}, readFile: () => { throw new Error('no config file'); },
+  });
+  const withRepo = { ...config, repositories: [{ ...maker.config, root: rootCopy }] };
+  const first = await startHub(withRepo, { clock: new SystemClock(), log: silentLogger, ownerToken: 'offline-test-owner-token-1234' });
+  const releaseId = `Acme/QuickPlug/${FLEET_TARGET_VERSION}`;
+  const image = async (hub: RunningHub) => fetch(`${hub.baseUrl}/firmware/${encodeURIComponent(releaseId)}`);
+  assert.equal((await image(first)).status, 200);
+  await first.stop();
+
+  renameSync(maker.publishedDir, `${maker.publishedDir}.away`);
+  const again = await startHub(withRepo, { clock: new SystemClock(), log: silentLogger, ownerToken: 'offline-test-owner-token-1234' });
+  running.push(again);
+  assert.ok(again.engine.releases.has(releaseId), 'the release verified before is still vouched for');
+  const served = await image(again);
+  assert.equal(served.status, 200);
+  assert.equal((await served.arrayBuffer()).byteLength, FLEET_IMAGE_BYTES);
+  const health = await (await fetch(`${again.baseUrl}/api/v1/health`)).json() as { repositories: { name: string; trusted: boolean; code: string | null; message: string | null }[] };
+  assert.deepEqual(health.repositories.map((r) => [r.name, r.trusted, r.code]), [['acme', false, 'image_unavailable']]);
+  assert.match(health.repositories[0]!.message ?? '', /cannot be reached right now; the hub keeps what it last verified/);
 });

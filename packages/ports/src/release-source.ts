@@ -10,4 +10,9 @@ export interface ReleaseSource {
   refresh(signal?: AbortSignal): Promise<Release[]>;
   /** The image bytes of a release, only after its length and hash verify. Returns a file path the hub can serve with Range. */
   imagePath(release: Release): Promise<string>;
+  /**
+   * After a refresh that failed only because the source could not be reached: the releases it
+   * verified earlier and still vouches for (its metadata not expired), or null.
+   */
+  lastVerified?(): Release[] | null;
 }
