@@ -20,6 +20,10 @@ export interface SwupdateDeviceOptions {
   identify: () => Record<string, string>;
   /** `GatewayToken x` is passed as `-g x`, `TargetToken x` as `-k x`. */
   auth: { gatewayToken: string } | { targetToken: string };
+  /** `-p`: seconds between polls until the server's answer says (SWUpdate's default is 45 s). */
+  pollSeconds?: number;
+  /** `-n`: SWUpdate's own download speed limit (e.g. "1M"), so a download lasts long enough to be interrupted. */
+  maxDownloadSpeed?: string;
 }
 
 export class SwupdateDevice {
@@ -47,7 +51,12 @@ export class SwupdateDevice {
     const identify = Object.entries(this.o.identify()).map(([name, value]) => `{ name = "${name}"; value = "${value}"; }`).join(', ');
     writeFileSync(cfg, `globals: { loglevel = 5; };\nidentify: ( ${identify} );\n`);
     const auth = 'gatewayToken' in this.o.auth ? `-g ${this.o.auth.gatewayToken}` : `-k ${this.o.auth.targetToken}`;
-    const suricatta = `-t DEFAULT -u ${url} -i ${this.o.controllerId} ${auth} -r 5 -w 1${confirm === undefined ? '' : ` -c ${confirm}`}`;
+    const extra = [
+      ...(confirm === undefined ? [] : [`-c ${confirm}`]),
+      ...(this.o.pollSeconds === undefined ? [] : [`-p ${this.o.pollSeconds}`]),
+      ...(this.o.maxDownloadSpeed === undefined ? [] : [`-n ${this.o.maxDownloadSpeed}`]),
+    ];
+    const suricatta = [`-t DEFAULT -u ${url} -i ${this.o.controllerId} ${auth} -r 5 -w 1`, ...extra].join(' ');
     const child = spawn('swupdate', ['-v', '-k', this.o.cert, '-H', this.o.board, '-f', cfg, '-u', suricatta], {
       cwd: this.o.dir,
       // Its own TMPDIR: the IPC sockets live there, so devices on one machine do not meet.

@@ -1,8 +1,10 @@
 /**
  * A loopback HTTP proxy between the SWUpdate devices and the hub: it forwards every request as it
  * is (Host included, so the hub's links point back at the proxy), records what each device asked
- * for, and plays the network's part for one device or another — a download cut off mid-body once
- * (the device must resume it with Range), or an image tampered with on the way.
+ * for and when it was answered, and plays the network's part for one device or another — a
+ * download cut off mid-body once (the device must resume it with Range), or an image tampered
+ * with on the way. While the hub is down (refused, or stopped mid-answer) the device's connection
+ * drops as it would without the proxy.
  */
 import { createServer, request as forward } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -20,6 +22,14 @@ export interface ProxiedRequest {
   bodyBytes: number;
   /** The proxy cut it off. */
   cut: boolean;
+  /** When the proxy got it, and when the hub's answer began (null: the hub never answered; the device's connection dropped). */
+  at: number;
+  answeredAt: number | null;
+  /** The answer ended before all of its body arrived (the hub stopped mid-download). */
+  dropped: boolean;
+  retryAfter: string | null;
+  /** The hub's port was closed (connection refused): the device's connection was dropped at once. */
+  refused: boolean;
 }
 
 export interface ProxyFaults {
@@ -66,6 +76,7 @@ export class DdiProxy {
     const m = /^\/[^/]+\/controller\/v1\/([^/?]+)\/?([^?]*)/.exec(req.url ?? '');
     const entry: ProxiedRequest = {
       controllerId: m?.[1] ?? null, method: req.method ?? 'GET', resource: m?.[2] ?? '', range: req.headers.range ?? null, status: 0, bodyBytes: 0, cut: false,
+      at: Date.now(), answeredAt: null, dropped: false, retryAfter: null, refused: false,
     };
     this.log.push(entry);
     const artifactGet = entry.method === 'GET' && entry.resource.includes('/artifacts/');
@@ -73,6 +84,9 @@ export class DdiProxy {
     const tamperImage = artifactGet && entry.controllerId !== null ? this.faults.tamperWith.get(entry.controllerId) : undefined;
     const upstream = forward({ host: '127.0.0.1', port: this.hubPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       entry.status = answer.statusCode ?? 0;
+      entry.answeredAt = Date.now();
+      const retryAfter = answer.headers['retry-after'];
+      entry.retryAfter = typeof retryAfter === 'string' ? retryAfter : null;
       if (tamperImage !== undefined && entry.status === 200) {
         const chunks: Buffer[] = [];
         answer.on('data', (c: Buffer) => chunks.push(c));
@@ -98,13 +112,26 @@ export class DdiProxy {
           return;
         }
         entry.bodyBytes += c.length;
-        res.write(c);
+        // Paced by the device: the hub sends no faster than the device reads (a network, not a buffer).
+        if (!res.write(c)) {
+          answer.pause();
+          res.once('drain', () => answer.resume());
+        }
       });
       answer.on('end', () => {
         if (!entry.cut) res.end();
       });
+      // The hub went away mid-answer: the device's connection drops too, as it would without the proxy.
+      answer.on('close', () => {
+        if (answer.complete || entry.cut) return;
+        entry.dropped = true;
+        res.destroy();
+      });
     });
-    upstream.on('error', () => res.destroy());
+    upstream.on('error', () => {
+      if (entry.answeredAt === null) entry.refused = true;
+      res.destroy();
+    });
     req.pipe(upstream);
   }
 }

@@ -4,11 +4,11 @@
  * repository (published with the release tool); four SWUpdate devices poll it through a proxy that
  * plays the network's part:
  *
- * - home-1: dev-a (registers itself with the GatewayToken; its first download is cut off mid-body)
+ * - home-1: dev-a (registers itself with the GatewayToken and is approved; its first download is cut off mid-body)
  *   and dev-b (provisioned, with its own TargetToken) — updated one after the other, each counted
  *   a success only after its restart (`swupdate -c 2`, the device coming back from its reboot);
  *   the hub itself restarts while the second device reboots, and still takes its confirmation;
- * - home-1: dev-c, another hardware revision — never offered the image;
+ * - home-1: dev-c (registers itself too, and is approved), another hardware revision — never offered the image;
  * - home-2: dev-t — its image is tampered with on the way; SWUpdate refuses it, the slot stays as
  *   it was, and the hub records SWUpdate's reason.
  *
@@ -154,6 +154,15 @@ describe('Debian SWUpdate updated by the hub over DDI', { timeout: 300_000 }, ()
     device('dev-b', 'board:1.0', { targetToken: tokens.b }).start(url);
     device('dev-c', 'board:2.0', { gatewayToken: GATEWAY_TOKEN }).start(url);
     device('dev-t', 'board:1.0', { targetToken: tokens.t }).start(url);
+
+    // dev-a and dev-c registered themselves with the GatewayToken: each waits for a person's
+    // approval, into the home the settings propose (home-1).
+    const waiting = await until('dev-a and dev-c to wait for approval', async () => {
+      const pending = await hub.setup.listPendingDevices({});
+      return pending.length >= 2 ? pending : null;
+    });
+    assert.deepEqual(waiting.map((p) => p.deviceId).sort(), ['ddi-dev-a', 'ddi-dev-c']);
+    for (const p of waiting) await hub.setup.approve(p.id, {}, 'person:owner');
   });
 
   after(async () => {

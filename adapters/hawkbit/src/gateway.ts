@@ -79,7 +79,11 @@ interface Action {
   offer: OfferCommand;
   artifact: ArtifactFile;
   phase: ActionPhase;
-  /** Handed back after a hub restart: the phase is the hub's to know, so none is guessed here. */
+  /**
+   * Handed back after a hub restart, at the phase the hub recorded for its job, and nothing heard
+   * from the device since: the engine judges cancels and refusals, and a closing success is the
+   * device back from its restart.
+   */
   restored: boolean;
   /** The device fetched the deployment at least once. */
   seen: boolean;
@@ -333,9 +337,13 @@ export class DdiGateway implements Bridge {
   /**
    * Who is asking: the controller of `controllerId` in `tenant`, if `authorization` lets it in.
    * A controller the hub does not know registers here, if the operator allows it; otherwise
-   * nothing is stored. Throws `not_found` or `unauthorized`.
+   * nothing is stored. Throws `not_found`, `unauthorized`, or `not_ready` while the gateway is not running.
    */
   async authenticate(tenant: string, controllerId: string, authorization: string | undefined): Promise<string> {
+    // Before start and after stop nothing the device says would reach the hub: it is told to come
+    // back (503) instead of being answered as if it had been heard — a registration, a feedback or
+    // the end of a download would otherwise be lost.
+    if (this.#handler === null) throw new FirmwardError('not_ready', 'The hub is starting or stopping; ask again in a few seconds.');
     if (tenant.toLowerCase() !== this.#o.tenant.toLowerCase()) {
       throw new FirmwardError('not_found', `This hub answers for the DDI tenant "${this.#o.tenant}" only; set the device's tenant to it.`);
     }
@@ -361,7 +369,9 @@ export class DdiGateway implements Bridge {
         ? 'The gateway token is wrong; use the one configured for this tenant on the hub.'
         : 'The target token is wrong, or the hub has not given this device one; use the token the hub issued for it.');
     }
-    const known = stored !== null || this.#controllers.get(deviceId)?.pendingRegistration === true;
+    // One that registered itself and still waits for approval is let in only while self-registration
+    // allows it: a person who turns it off keeps out everyone nobody approved yet.
+    const known = stored !== null || (this.#controllers.get(deviceId)?.pendingRegistration === true && this.#mayRegister(controllerId));
     if (!known && !this.#mayRegister(controllerId)) {
       // Nothing is stored or kept for a device the operator did not allow.
       throw new FirmwardError('not_found', `The hub does not know the device "${controllerId}" and does not add devices by themselves; add it on the hub first.`);
@@ -540,14 +550,16 @@ export class DdiGateway implements Bridge {
 
   /**
    * Moves the action forwards to `phase`, telling the hub every phase on the way (its state
-   * machine takes them one by one). A restored action's earlier phases are the hub's to know:
-   * only what this message says is passed on, and from then on the phase is known again.
+   * machine takes them one by one, and the install step only after "downloaded": the go-ahead is
+   * the hub's). A restored action starts from the phase the hub recorded for its job (restore), so
+   * a device that goes on after a hub restart is followed from there; one that is behind it (a
+   * repeated message) is only heard.
    */
   async #advance(c: Controller, a: Action, phase: ActionPhase, percent: number | null): Promise<void> {
     const from = rank(a.phase);
     const to = rank(phase);
-    if (!a.restored && to < from) return this.#heard(c, a);
-    if (!a.restored) for (let r = Math.max(from + 1, rank('downloading')); r < to; r++) this.#progress(c, a, PHASES[r]!, 100);
+    if (to < from) return this.#heard(c, a);
+    for (let r = Math.max(from + 1, rank('downloading')); r < to; r++) this.#progress(c, a, PHASES[r]!, 100);
     if (a.restored || to !== from) a.revision++;
     a.phase = phase;
     a.restored = false;
@@ -672,7 +684,10 @@ export class DdiGateway implements Bridge {
       firmwareVersion: c.installedVersion ?? identity.firmwareVersion, activeSlot: conditions.activeSlot, powerSource: conditions.powerSource,
       batteryPercent: conditions.batteryPercent, charging: conditions.charging, signalDbm: conditions.signalDbm, busy: conditions.busy,
       freeStorageBytes: conditions.freeStorageBytes, healthy: conditions.healthy,
-      job: a !== null && !a.restored && a.phase !== 'offered' ? { jobId: a.jobId, phase: a.phase } : null,
+      // A restored action says the phase the hub recorded (restore): after a hub restart the device is
+      // still working on it — reporting none would read as "back on the old version" while it waits
+      // for its restart, and fail an update that is fine.
+      job: a !== null && a.phase !== 'offered' ? { jobId: a.jobId, phase: a.phase } : null,
     };
     void this.#deliver(c.deviceId, (h, at) => h.onState(c.deviceId, state, at));
   }

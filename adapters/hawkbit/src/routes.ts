@@ -27,6 +27,8 @@ export interface DdiRoutesOptions {
 
 const BASE = '/:tenant/controller/v1/:controllerId';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+/** What a device is told to wait while the gateway is not running (the hub's own start-up gate says the same). */
+const RETRY_AFTER_SECONDS = 5;
 
 type Context = HonoContext<Env, string>;
 
@@ -43,6 +45,8 @@ function statusOf(error: FirmwardError): ContentfulStatusCode | null {
     // hawkBit answers feedback for a closed action with 410 Gone.
     case 'conflict': return error.detail?.['gone'] === true ? 410 : 409;
     case 'payload_too_large': return 413;
+    // The gateway is not running (the hub starts or stops): SWUpdate asks again at its next poll or retry.
+    case 'not_ready': return 503;
     case 'image_unavailable': return 404;
     // The hub will not hand out an image that does not verify (invariant 4); it may be fixed later.
     case 'image_length_mismatch':
@@ -67,6 +71,7 @@ export function createDdiRoutes(gateway: DdiGateway, opts: DdiRoutesOptions = {}
       const status = statusOf(error);
       if (status !== null) {
         if (status === 401) c.header('WWW-Authenticate', 'TargetToken, GatewayToken');
+        if (status === 503 && error.code === 'not_ready') c.header('Retry-After', String(RETRY_AFTER_SECONDS));
         return c.json(errorBody(error.code, error.message), status);
       }
     }

@@ -247,6 +247,37 @@ describe('a DDI update, step by step', () => {
     assert.equal((await again.feedback(id, 'closed', 'success', { cnt: 0, of: 0 }, ['Update Installed.'])).status, 200);
     assert.deepEqual(h.handler.brief(), ['result installed 1.1.0']);
   });
+
+  test('an update handed back mid-download goes on from there: the hub hears every phase, the install only after "downloaded"', async () => {
+    // The hub restarted while SWUpdate downloaded; the device had the image already and installs it.
+    await h.gateway.restore(DEVICE, h.offer('job-1'), 'downloading');
+    const client = h.client('dev1');
+    const id = actionIdOf('job-1');
+    assert.equal((await client.feedback(id, 'proceeding', 'none', { cnt: 1, of: 1 }, ['Installing chunk 1.'])).status, 200);
+    assert.equal((await client.feedback(id, 'proceeding', 'none', { cnt: 1, of: 1 }, ['All Chunks Installed.'])).status, 200);
+    // Not "installing" straight from "downloading": the engine takes the install step only after "downloaded".
+    assert.deepEqual(h.handler.brief(), ['progress downloaded 100', 'progress installing 100', 'progress rebooting -']);
+  });
+
+  test('an update handed back while the device waits for its restart: its attributes (still the old version) say it is working on it', async () => {
+    await h.gateway.restore(DEVICE, h.offer('job-1'), 'rebooting');
+    const client = h.client('dev1');
+    // First contact after the hub restart: asked for attributes, which still name the old version.
+    assert.ok((await client.poll()).json._links.configData);
+    assert.equal((await client.configData({ ...IDENTITY })).status, 200);
+    const state = h.handler.calls.flatMap((c) => (c.kind === 'state' ? [c.state] : [])).at(-1);
+    // Reporting no job here would read as "came back on the old version" and fail an update that is fine.
+    assert.deepEqual(state?.job, { jobId: 'job-1', phase: 'rebooting' });
+  });
+
+  test('before start and after stop the device is told to come back (503), not answered as if heard', async () => {
+    await h.gateway.stop();
+    const answer = await h.client('dev1').poll();
+    assert.equal(answer.status, 503);
+    assert.equal(answer.headers.get('retry-after'), '5');
+    assert.equal(answer.json.error.code, 'not_ready');
+    await h.gateway.start(h.handler);
+  });
 });
 
 function gatewayBasics(h: Harness) {
