@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { isFirmwardError } from '@firmward/core';
 import type { Job } from '@firmward/core';
 import { SystemClock, silentLogger } from '@firmward/ports';
 import { DdiClient } from '../../../adapters/hawkbit/test/helpers.ts';
@@ -281,5 +282,13 @@ describe('hawkBit devices on the hub: homes, credentials, self-registration', { 
     assert.equal(job?.deviceId, 'ddi-walk-in');
     assert.equal(job.homeId, homes.south);
   });
-});
 
+  test('an agent cannot take an id of the hawkBit devices: its commands would go to the DDI gateway', async () => {
+    const enrollment = await hub.setup.createEnrollment(homes.north, { hubUrl: baseUrl }, ACTOR);
+    await assert.rejects(
+      hub.setup.claim({ code: enrollment.code, device: { id: 'ddi-sneaky', vendor: 'Acme', model: 'Plug', hardwareRevision: 'rev2', firmwareVersion: '1.0.0' } }, '127.0.0.1'),
+      (error: unknown) => isFirmwardError(error, 'invalid_input') && /ddi devices/.test(error.message),
+    );
+    assert.equal((await hub.store.listEnrollments({ homeId: homes.north })).find((e) => e.id === enrollment.id)?.usedAt, null, 'the code is not used up');
+  });
+});

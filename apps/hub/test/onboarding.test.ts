@@ -184,6 +184,7 @@ describe('enrollment: a device joins a home', () => {
       ['a made-up code', { code: 'AAAAA-BBBBB', device: { ...PLUG, id: 'x' } }, 400, 'enrollment_invalid'],
       ['not a code at all', { code: '!!', device: { ...PLUG, id: 'x' } }, 400, 'enrollment_invalid'],
       ['a malformed device', { code: other.enrollment.code, device: { id: 'a/b', vendor: 'x' } }, 400, 'invalid_input'],
+      ['the hub\'s own broker login as its id', { code: other.enrollment.code, device: { ...PLUG, id: 'hub' } }, 400, 'invalid_input'],
     ];
     for (const [what, body, status, code] of refusals) {
       const answer = await h.device<{ error: { code: string; message: string } }>('POST', '/enroll/v1/claims', body);

@@ -50,6 +50,17 @@ export interface SetupDeps {
   ddi: DdiRegistrar | null;
 }
 
+/**
+ * An agent's device id must be its own: not the hub's broker login, and not in the id space of a
+ * bridge (`ddi-…`, `z2m-…`), whose commands would go to that bridge instead of the device.
+ */
+export function agentIdRefusal(d: Pick<SetupDeps, 'gateway'>, deviceId: string): FirmwardError | null {
+  if (deviceId === 'hub' || deviceId.startsWith('hub/')) return new FirmwardError('invalid_input', `"${deviceId}" is the hub's own name on the broker; give the device another id.`);
+  const protocol = d.gateway.protocolOf(deviceId);
+  if (protocol !== 'agent') return new FirmwardError('invalid_input', `"${deviceId}" is an id of the ${protocol} devices; give the device another id.`);
+  return null;
+}
+
 /** "a Plug", "an Acme Plug". */
 export function aOrAn(phrase: string): string {
   return /^[aeiou]/i.test(phrase) ? `an ${phrase}` : `a ${phrase}`;

@@ -12,7 +12,7 @@ import { generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
 import { DDI_REVOKED } from '@firmward/hawkbit';
 import { stripRow } from '../engine.ts';
 import type { DeviceView } from '../service.ts';
-import { aOrAn, deviceOf, endOpenUpdate, homeOf, personEvent, record, who } from './context.ts';
+import { aOrAn, agentIdRefusal, deviceOf, endOpenUpdate, homeOf, personEvent, record, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { DevicePatch, IssuedCredential, RegisterDeviceInput, RegisteredDevice } from './types.ts';
 
@@ -30,6 +30,8 @@ export class DeviceDirectory {
     const name = checkName('device', input.name);
     const ddi = input.protocol === 'hawkbit' ? this.#requireDdi() : null;
     const deviceId = ddi ? ddi.deviceIdOf(input.id) : input.id;
+    const taken = ddi ? null : agentIdRefusal(this.#d, deviceId);
+    if (taken) throw taken;
     let credential: IssuedCredential | null = null;
     await this.#d.engine.withHome(homeId, async () => {
       const home = await homeOf(this.#d.store, homeId);

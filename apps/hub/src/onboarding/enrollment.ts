@@ -19,7 +19,7 @@ import type { EnrollmentClaim, EnrollmentClaimAnswer, EnrollmentStatus } from '@
 import type { DeviceView } from '../service.ts';
 import { GATEWAY_REGISTERED } from '@firmward/hawkbit';
 import { AttemptLimiter } from './attempt-limiter.ts';
-import { aOrAn, homeOf, personEvent, record, who } from './context.ts';
+import { aOrAn, agentIdRefusal, homeOf, personEvent, record, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { ApproveInput, EnrollmentCreated, EnrollmentView, PendingDeviceView } from './types.ts';
 
@@ -202,6 +202,8 @@ export class Enrollments {
     attempt.succeeded();
     const home = await homeOf(this.#d.store, enrollment.homeId);
     const device = claim.device;
+    const taken = agentIdRefusal(this.#d, device.id);
+    if (taken) throw taken;
     if (await this.#d.store.getDevice(device.id)) {
       throw new FirmwardError('conflict', `A device "${device.id}" is on this hub already; a device cannot take another's id. Give it its own id, or remove the old one first.`);
     }
