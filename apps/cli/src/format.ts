@@ -59,7 +59,7 @@ export function formatStatus(homes: readonly HomeView[], devices: readonly Devic
   // A refused repository first: nothing new from that maker reaches any home until it is fixed.
   const refused = repositories.filter((r) => !r.trusted).map((r) => `Release repository ${r.name} refused (${r.code ?? 'unknown'}): ${r.message ?? ''}`);
   const head = refused.length > 0 ? `${refused.join('\n')}\n\n` : '';
-  if (homes.length === 0) return `${head}No homes yet: the hub has not found any devices.`;
+  if (homes.length === 0) return `${head}No homes yet: add yours with "firmward home add <name>", or in the dashboard.`;
   const blocks = homes.map((home) => {
     const lines = [`${home.name} (${home.id})`, `  ${home.summary}`];
     const w = home.effectiveWindow;
