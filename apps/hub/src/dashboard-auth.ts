@@ -9,6 +9,7 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FirmwardError } from '@firmward/core';
+import { AttemptLimiter } from './attempt-limiter.ts';
 import { writeSecretFile } from './secret-file.ts';
 
 export const OWNER_ACCOUNT_FILE = 'dashboard-owner.json';
@@ -67,17 +68,18 @@ export class DashboardAuth {
   readonly #dir: string;
   readonly #now: () => number;
   readonly #ttl: number;
-  readonly #maxFailed: number;
-  readonly #window: number;
-  readonly #failures = new Map<string, number[]>();
+  /** Wrong passwords per address, counted before the slow hash so parallel guesses count one by one. */
+  readonly #attempts: AttemptLimiter;
   #sessions: StoredSession[];
 
   constructor(o: DashboardAuthOptions) {
     this.#dir = o.dataDir;
     this.#now = o.now ?? Date.now;
     this.#ttl = o.sessionTtlMs ?? 30 * 24 * 3600_000;
-    this.#maxFailed = o.maxFailedAttempts ?? 5;
-    this.#window = o.attemptWindowMs ?? 15 * 60_000;
+    this.#attempts = new AttemptLimiter({
+      maxFailures: o.maxFailedAttempts ?? 5, windowMs: o.attemptWindowMs ?? 15 * 60_000, now: this.#now,
+      message: 'Too many wrong passwords; wait a quarter of an hour and try again.',
+    });
     const stored = this.#read<StoredSession[]>(SESSIONS_FILE);
     this.#sessions = Array.isArray(stored) ? stored.filter((s) => s.expiresAt > this.#now()) : [];
   }
@@ -105,22 +107,14 @@ export class DashboardAuth {
    * while (minimal rate limit: an online guesser gets a handful of tries per quarter hour).
    */
   async verify(username: string, password: string, from: string): Promise<boolean> {
-    const now = this.#now();
-    const recent = (this.#failures.get(from) ?? []).filter((t) => t > now - this.#window);
-    if (recent.length >= this.#maxFailed) {
-      throw new FirmwardError('too_many_attempts', 'Too many wrong passwords; wait a quarter of an hour and try again.');
-    }
+    // Counted now, before the hash is awaited: forty guesses sent at once are forty attempts.
+    this.#attempts.begin(from);
     const account = this.#account();
     // Hash even without an account or with the wrong name, so timing does not tell which part was wrong.
     const salt = account ? Buffer.from(account.salt, 'base64') : randomBytes(16);
     const key = await hashPassword(password.slice(0, 1024), salt);
     const ok = account !== null && account.username === username && timingSafeEqual(key, Buffer.from(account.hash, 'base64'));
-    if (ok) {
-      this.#failures.delete(from);
-    } else {
-      recent.push(now);
-      this.#failures.set(from, recent);
-    }
+    if (ok) this.#attempts.clear(from);
     return ok;
   }
 

@@ -72,6 +72,16 @@ describe('DashboardAuth', () => {
     await assert.rejects(auth.verify('alex', PASSWORD, '10.0.0.9'), (e) => isFirmwardError(e, 'too_many_attempts'));
     assert.equal(await auth.verify('alex', PASSWORD, '10.0.0.10'), true, 'another address is not locked out');
   });
+
+  test('forty wrong passwords sent at once count as forty: at most five are checked, the rest wait', async () => {
+    const auth = new DashboardAuth({ dataDir: tempDir(), maxFailedAttempts: 5 });
+    await auth.createOwner('alex', PASSWORD);
+    const answers = await Promise.allSettled(Array.from({ length: 40 }, () => auth.verify('alex', 'wrong password', '10.0.0.7')));
+    const checked = answers.filter((a) => a.status === 'fulfilled');
+    assert.equal(checked.length, 5);
+    assert.ok(answers.filter((a) => a.status === 'rejected').every((a) => isFirmwardError(a.reason, 'too_many_attempts')));
+    await assert.rejects(auth.verify('alex', PASSWORD, '10.0.0.7'), (e) => isFirmwardError(e, 'too_many_attempts'));
+  });
 });
 
 describe('the dashboard over HTTP', () => {

@@ -18,7 +18,7 @@ import {
 import type { EnrollmentClaim, EnrollmentClaimAnswer, EnrollmentStatus } from '@firmward/protocol';
 import type { DeviceView } from '../service.ts';
 import { GATEWAY_REGISTERED } from '@firmward/hawkbit';
-import { AttemptLimiter } from './attempt-limiter.ts';
+import { AttemptLimiter } from '../attempt-limiter.ts';
 import { aOrAn, agentIdRefusal, homeOf, personEvent, record, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { ApproveInput, EnrollmentCreated, EnrollmentView, PendingDeviceView } from './types.ts';

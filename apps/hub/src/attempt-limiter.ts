@@ -54,6 +54,11 @@ export class AttemptLimiter {
     };
   }
 
+  /** Forgets every attempt from `key` (the right password: the person is who they say). */
+  clear(key: string): void {
+    this.#attempts.delete(key);
+  }
+
   #forgetOldest(): void {
     const max = this.#o.maxKeys ?? 10_000;
     while (this.#attempts.size > max) {
