@@ -47,8 +47,16 @@ export class DdiProxy {
   #server: Server | null = null;
   port = 0;
 
-  constructor(hubPort: number) {
+  readonly #pace: number | null;
+
+  /**
+   * `artifactBytesPerSecond`: images go to the device no faster than this, paced here rather than
+   * by the device's reading — loopback socket buffers take many MiB at once, so a device's own speed
+   * limit alone cannot say how far a download got when the hub stops.
+   */
+  constructor(hubPort: number, o: { artifactBytesPerSecond?: number } = {}) {
     this.hubPort = hubPort;
+    this.#pace = o.artifactBytesPerSecond ?? null;
   }
 
   async start(): Promise<void> {
@@ -109,6 +117,14 @@ export class DdiProxy {
           entry.cut = true;
           res.write(part, () => res.socket?.destroy());
           answer.destroy();
+          return;
+        }
+        if (artifactGet && this.#pace !== null) {
+          // Paced here: the piece goes out, and the next waits as long as the link would take for it.
+          answer.pause();
+          entry.bodyBytes += c.length;
+          res.write(c);
+          setTimeout(() => answer.resume(), (c.length / this.#pace) * 1000);
           return;
         }
         entry.bodyBytes += c.length;

@@ -66,7 +66,8 @@ describe('Debian SWUpdate: the hub restarted mid-download, run after run', { tim
     const port = await freePort();
     config = hubConfig(dir, { repository: { ...release.repository.config, url: repositoryUrl }, ddi: { homeId: '', autoRegister: false }, port });
     hub = await startHub(config, { clock: new SystemClock(), ownerToken: OWNER_TOKEN, log });
-    proxy = new DdiProxy(hub.httpPort);
+    // Paced at the proxy, so the hub's stop reliably falls mid-download (see DdiProxy).
+    proxy = new DdiProxy(hub.httpPort, { artifactBytesPerSecond: 2 * 1024 * 1024 });
     await proxy.start();
   });
 
