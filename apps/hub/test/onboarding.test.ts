@@ -15,6 +15,7 @@ import { MqttAgentTransport } from '@firmward/agent';
 import { SystemClock, silentLogger } from '@firmward/ports';
 import { SeededRandom, createSimulatedDevice } from '@firmward/simulator';
 import { DeviceTrust } from '@firmward/tuf';
+import { deviceTopics } from '@firmward/protocol';
 import type { EnrollmentClaimAnswer } from '@firmward/protocol';
 import { loadConfig } from '../src/config.ts';
 import { HUB_URL_FILE, startHub } from '../src/hub.ts';
@@ -293,6 +294,24 @@ describe('a device leaves, moves, is set aside', () => {
     assert.match(cancelled?.reasons[0]?.message ?? '', /moved Kitchen plug to another home/);
     assert.deepEqual((await h.call<DeviceView[]>('GET', `/api/v1/devices?homeId=${home.id}`)).json, [], 'the old home lists it no more');
     assert.ok((await h.hub.store.listEvents({ homeId: other.id, limit: 5 })).some((e) => e.code === 'device_moved'));
+
+    // Topics and ACLs are the device's own, not its home's: nothing to go stale. What it says now
+    // lands in its new home, and its old home hears nothing more of it.
+    const oldHomeBefore = (await h.hub.store.listEvents({ homeId: home.id, limit: 500 })).length;
+    const client = mqtt.connect(h.hub.mqttUrl, { clientId: PLUG.id, username: PLUG.id, password: secret, reconnectPeriod: 0, protocolVersion: 4 });
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const state = {
+      v: 1, vendor: PLUG.vendor, model: PLUG.model, hardwareRevision: PLUG.hardwareRevision, firmwareVersion: '1.0.0', activeSlot: 'a', powerSource: 'mains',
+      batteryPercent: null, charging: false, signalDbm: -50, busy: false, freeStorageBytes: 100_000_000, healthy: true, job: null,
+    };
+    await client.publishAsync(deviceTopics(PLUG.id).state, JSON.stringify(state), { qos: 1, retain: true });
+    const reported = await until('its report in its new home', async () => {
+      const [view] = (await h.call<DeviceView[]>('GET', `/api/v1/devices?homeId=${other.id}`)).json;
+      return view?.report ? view : null;
+    });
+    assert.equal(reported.homeId, other.id);
+    await client.endAsync(true);
+    assert.equal((await h.hub.store.listEvents({ homeId: home.id, limit: 500 })).length, oldHomeBefore, 'the old home hears nothing more of it');
   });
 
   test('set aside: never planned, "update now" refused, listed with its sentence; looked after again on request', async () => {
