@@ -28,11 +28,10 @@ import { generateTargetToken, targetTokenCredential } from '@firmward/hawkbit';
 import { SystemClock, consoleLogger } from '@firmward/ports';
 import type { Store } from '@firmward/ports';
 import { loadConfig } from '../apps/hub/src/config.ts';
-import { publishReleases } from '../apps/hub/src/demo-repository.ts';
 import { startHub } from '../apps/hub/src/hub.ts';
 import type { RunningHub } from '../apps/hub/src/hub.ts';
 import { SwupdateDevice } from './swupdate-device.ts';
-import { buildSwu, makeSigner } from './swupdate-image.ts';
+import { signedRelease } from './swupdate-hub.ts';
 import { DdiProxy } from './swupdate-proxy.ts';
 
 const OWNER_TOKEN = 'swupdate-test-owner-token-0123456789';
@@ -96,17 +95,8 @@ describe('Debian SWUpdate updated by the hub over DDI', { timeout: 300_000 }, ()
         assert.fail(`${tool} is not installed: apt-get install -y swupdate cpio openssl (.ci/run does this)`);
       }
     }
-    const signer = makeSigner(path.join(dir, 'maker'));
-    const swu = buildSwu(path.join(dir, 'build'), signer, { version: '1.1.0', hardwareRevisions: ['1.0'], image: IMAGE, slot: 'slot.img' });
     // The maker's signed repository, built with the release tool (the only way a release gets in).
-    const repository = await publishReleases(path.join(dir, 'repository'), 'acme', [{
-      custom: {
-        vendor: 'acme', model: 'board', hardwareRevisions: ['1.0'], version: '1.1.0', expectedInstallSeconds: 30,
-        recovery: { steps: ['Switch it off at the wall for ten seconds and on again.'] },
-      },
-      image: swu,
-      fileName: 'board-1.1.0.swu',
-    }]);
+    const { repository } = await signedRelease(dir, IMAGE);
     const configFile = path.join(dir, 'hub.json');
     writeFileSync(configFile, JSON.stringify({
       repositories: [repository.config],
