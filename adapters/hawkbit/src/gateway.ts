@@ -248,6 +248,10 @@ export class DdiGateway implements Bridge {
     return this.#prefix + controllerId;
   }
 
+  controllerIdOf(deviceId: string): string {
+    return deviceId.slice(this.#prefix.length);
+  }
+
   /**
    * Gives a device the hub already has (seeded, or discovered through the GatewayToken) its own
    * TargetToken. The token is returned once and stored only as its digest.
@@ -717,7 +721,7 @@ export class DdiGateway implements Bridge {
     let c = this.#controllers.get(deviceId);
     if (!c) {
       c = {
-        deviceId, controllerId: deviceId.slice(this.#prefix.length), pendingRegistration: false, credentialStored: false,
+        deviceId, controllerId: this.controllerIdOf(deviceId), pendingRegistration: false, credentialStored: false,
         attributes: {}, identity: null, conditions: null, installedVersion: null, discovered: null,
         // First contact since the hub started: ask what the device is.
         wantsConfigData: true, lastContactAt: this.#o.clock.now(), reportedOnline: false, action: null, closed: [],

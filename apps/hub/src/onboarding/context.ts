@@ -15,6 +15,7 @@ export interface DdiRegistrar {
   readonly tenant: string;
   readonly gatewayTokenSet: boolean;
   deviceIdOf(controllerId: string): string;
+  controllerIdOf(deviceId: string): string;
   /** A new TargetToken, stored as its digest only; returned once. */
   issueTargetToken(controllerId: string): Promise<string>;
   /** Who may register on first contact (the GatewayToken): nobody, the listed ids, or any. */
@@ -71,13 +72,27 @@ export function who(actor: string): string {
 }
 
 /** One history line, stored then announced (an announcement never comes before the write). */
-export async function record(d: Pick<SetupDeps, 'store' | 'publish'>, event: NewHistoryEvent, store: Store = d.store): Promise<void> {
-  await store.appendEvent(event);
-  if (store === d.store) d.publish(event);
+export function record(d: Pick<SetupDeps, 'store' | 'publish'>, event: NewHistoryEvent): Promise<void> {
+  return commit(d, [event], () => Promise.resolve());
 }
 
-export function personEvent(o: { at: EpochMs; homeId: string; deviceId?: string | null; code: string; message: string; actor: string }): NewHistoryEvent {
-  return { at: o.at, homeId: o.homeId, deviceId: o.deviceId ?? null, jobId: null, kind: 'person', from: null, to: null, code: o.code, message: o.message, actor: o.actor };
+/**
+ * What `write` changes and the history lines that say so, in one transaction; the lines are
+ * announced to live views only once it committed. `write` throws to refuse (nothing is written).
+ */
+export async function commit<T>(d: Pick<SetupDeps, 'store' | 'publish'>, events: readonly NewHistoryEvent[], write: (tx: Store) => Promise<T>): Promise<T> {
+  const result = await d.store.transaction(async (tx) => {
+    const value = await write(tx);
+    for (const event of events) await tx.appendEvent(event);
+    return value;
+  });
+  for (const event of events) d.publish(event);
+  return result;
+}
+
+/** A history line of a person's action (or, with `kind: 'device'`, of what a device asked). */
+export function personEvent(o: { at: EpochMs; homeId: string; deviceId?: string | null; code: string; message: string; actor: string; kind?: 'person' | 'device' }): NewHistoryEvent {
+  return { at: o.at, homeId: o.homeId, deviceId: o.deviceId ?? null, jobId: null, kind: o.kind ?? 'person', from: null, to: null, code: o.code, message: o.message, actor: o.actor };
 }
 
 export async function homeOf(store: Store, homeId: string): Promise<Home> {

@@ -12,7 +12,7 @@ import { generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
 import { DDI_REVOKED } from '@firmward/hawkbit';
 import { stripRow } from '../engine.ts';
 import type { DeviceView } from '../service.ts';
-import { aOrAn, agentIdRefusal, deviceOf, endOpenUpdate, homeOf, personEvent, record, who } from './context.ts';
+import { aOrAn, agentIdRefusal, commit, deviceOf, endOpenUpdate, homeOf, personEvent, record, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { DevicePatch, IssuedCredential, RegisterDeviceInput, RegisteredDevice } from './types.ts';
 
@@ -44,15 +44,13 @@ export class DeviceDirectory {
         message: `${who(actor)} added ${name} to ${home.name} as ${aOrAn(`${input.vendor} ${input.model}`)} (hardware revision ${input.hardwareRevision}), reached through ${ddi ? 'hawkBit' : 'the Firmward agent'}.`,
       });
       const secret = ddi ? null : generateDeviceSecret();
-      await this.#d.store.transaction(async (tx) => {
+      await commit(this.#d, [event], async (tx) => {
         await tx.putDevice({
           id: deviceId, homeId, name, vendor: input.vendor, model: input.model, hardwareRevision: input.hardwareRevision,
           firmwareVersion: input.firmwareVersion, policy: null, thresholds: {}, schedules: [],
         });
         if (secret !== null) await tx.setDeviceSecret(deviceId, await hashDeviceSecret(secret));
-        await tx.appendEvent(event);
       });
-      this.#d.publish(event);
       // The TargetToken goes to the store through the gateway, which keeps only its digest.
       credential = ddi
         ? { kind: 'hawkbit', deviceId, controllerId: input.id, targetToken: await ddi.issueTargetToken(input.id), tenant: ddi.tenant, hubUrl }
@@ -80,11 +78,7 @@ export class DeviceDirectory {
       const protocol = this.#d.gateway.protocolOf(deviceId);
       const again = NAMED_BY_ECOSYSTEM.has(protocol) ? ` ${protocol} still knows it, so it comes back when ${protocol} announces it; set it aside instead to keep Firmward away from it.` : '';
       const event = personEvent({ at: this.#d.clock.now(), homeId: home.id, deviceId, code: 'device_removed', actor, message: `${who(actor)} removed ${fresh.name}; its access to the hub ends now.${again}` });
-      await this.#d.store.transaction(async (tx) => {
-        await tx.deleteDevice(deviceId);
-        await tx.appendEvent(event);
-      });
-      this.#d.publish(event);
+      await commit(this.#d, [event], (tx) => tx.deleteDevice(deviceId));
     });
     this.#d.gateway.forget(deviceId);
     await this.#brokerAgrees(deviceId);
@@ -98,7 +92,7 @@ export class DeviceDirectory {
     let credential: IssuedCredential;
     if (protocol === 'ddi') {
       const ddi = this.#requireDdi();
-      const controllerId = deviceId.slice(ddi.deviceIdOf('').length);
+      const controllerId = ddi.controllerIdOf(deviceId);
       credential = { kind: 'hawkbit', deviceId, controllerId, targetToken: await ddi.issueTargetToken(controllerId), tenant: ddi.tenant, hubUrl };
     } else if (protocol === 'agent') {
       const secret = generateDeviceSecret();
@@ -144,11 +138,7 @@ export class DeviceDirectory {
       const fresh = await deviceOf(this.#d.store, device.id);
       if (fresh.name === name) return;
       const event = personEvent({ at: this.#d.clock.now(), homeId: fresh.homeId, deviceId: device.id, code: 'device_renamed', actor, message: `${who(actor)} renamed ${fresh.name} to ${name}.` });
-      await this.#d.store.transaction(async (tx) => {
-        await tx.putDevice({ ...stripRow(fresh), name });
-        await tx.appendEvent(event);
-      });
-      this.#d.publish(event);
+      await commit(this.#d, [event], (tx) => tx.putDevice({ ...stripRow(fresh), name }));
     });
   }
 
@@ -179,11 +169,7 @@ export class DeviceDirectory {
       await endOpenUpdate(this.#d, from, fresh, 'move' satisfies DeviceChange, actor);
       const message = `${who(actor)} moved ${fresh.name} from ${from.name} to ${target.name}; it follows ${target.name}'s quiet hours and takes its turn there.`;
       const events = [from.id, target.id].map((homeId) => personEvent({ at: this.#d.clock.now(), homeId, deviceId, code: 'device_moved', actor, message }));
-      await this.#d.store.transaction(async (tx) => {
-        await tx.putDevice({ ...stripRow(fresh), homeId: toHomeId });
-        for (const e of events) await tx.appendEvent(e);
-      });
-      for (const e of events) this.#d.publish(e);
+      await commit(this.#d, events, (tx) => tx.putDevice({ ...stripRow(fresh), homeId: toHomeId }));
     }));
     this.#d.engine.markPlanDirty();
   }

@@ -19,7 +19,7 @@ import type { EnrollmentClaim, EnrollmentClaimAnswer, EnrollmentStatus } from '@
 import type { DeviceView } from '../service.ts';
 import { GATEWAY_REGISTERED } from '@firmward/hawkbit';
 import { AttemptLimiter } from '../attempt-limiter.ts';
-import { aOrAn, agentIdRefusal, homeOf, personEvent, record, who } from './context.ts';
+import { aOrAn, agentIdRefusal, commit, homeOf, personEvent, record, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { ApproveInput, EnrollmentCreated, EnrollmentView, PendingDeviceView } from './types.ts';
 
@@ -90,11 +90,7 @@ export class Enrollments {
       id: randomUUID(), homeId, codeDigest: codeDigest(code), createdAt: now, expiresAt: now + minutes * 60_000, createdBy: actor, usedAt: null, usedBy: null,
     };
     const event = personEvent({ at: now, homeId, code: 'enrollment_created', actor, message: `${who(actor)} made an enrollment code for ${home.name}; it works once, for ${minutes} minutes.` });
-    await this.#d.store.transaction(async (tx) => {
-      await tx.insertEnrollment(enrollment);
-      await tx.appendEvent(event);
-    });
-    this.#d.publish(event);
+    await commit(this.#d, [event], (tx) => tx.insertEnrollment(enrollment));
     const payload = enrollmentPayload({ hubUrl: o.hubUrl, homeId, code });
     return {
       id: enrollment.id, homeId, homeName: home.name, timeZone: home.settings.timeZone, code: formatEnrollmentCode(code), expiresAt: enrollment.expiresAt, payload, hubUrl: o.hubUrl,
@@ -138,19 +134,17 @@ export class Enrollments {
         at: now, homeId, deviceId: pending.deviceId, code: 'device_approved', actor,
         message: `${who(actor)} let ${name} join ${home.name} as ${aOrAn(`${pending.vendor} ${pending.model}`)} (hardware revision ${pending.hardwareRevision}).`,
       });
-      const decided = await this.#d.store.transaction(async (tx) => {
-        if (!(await tx.decidePendingDevice({ ...pending, homeId, name, state: 'approved', decidedAt: now, decidedBy: actor }))) return false;
+      await commit(this.#d, [event], async (tx) => {
+        if (!(await tx.decidePendingDevice({ ...pending, homeId, name, state: 'approved', decidedAt: now, decidedBy: actor }))) {
+          throw new FirmwardError('conflict', 'Somebody decided about this device meanwhile; look again.');
+        }
         // Invariant 2: the identity stored is the one approved here, never a later report's.
         await tx.putDevice({
           id: pending.deviceId, homeId, name, vendor: pending.vendor, model: pending.model, hardwareRevision: pending.hardwareRevision,
           firmwareVersion: pending.firmwareVersion, policy: null, thresholds: {}, schedules: [],
         });
         await tx.setDeviceSecret(pending.deviceId, pending.secretHash ?? GATEWAY_REGISTERED);
-        await tx.appendEvent(event);
-        return true;
       });
-      if (!decided) throw new FirmwardError('conflict', 'Somebody decided about this device meanwhile; look again.');
-      this.#d.publish(event);
     });
     await this.#d.access.credentialsChanged(pending.deviceId).catch((error: unknown) => this.#d.log.warn('the broker did not take the new credential yet', { deviceId: pending.deviceId, error: String(error) }));
     // A hawkBit client is asked for its attributes again, so the hub hears its state now.
@@ -215,22 +209,19 @@ export class Enrollments {
       decidedAt: null, decidedBy: null,
     };
     const event = personEvent({
-      at: now, homeId: home.id, deviceId: device.id, code: 'device_waiting', actor: 'device',
+      at: now, homeId: home.id, deviceId: device.id, code: 'device_waiting', actor: 'device', kind: 'device',
       message: `${pending.name} asks to join ${home.name}: it says it is ${aOrAn(`${device.vendor} ${device.model}`)} (hardware revision ${device.hardwareRevision}) running ${device.firmwareVersion}. Approve or reject it.`,
     });
-    event.kind = 'device';
     try {
-      await this.#d.store.transaction(async (tx) => {
+      await commit(this.#d, [event], async (tx) => {
         // A code works once, even when two devices present it at the same moment.
         if (!(await tx.useEnrollment(enrollment.id, now, pending.id))) throw new FirmwardError('enrollment_invalid', 'This enrollment code was used already; a code works once. Ask the hub\'s owner for a new one.');
         await tx.insertPendingDevice(pending);
-        await tx.appendEvent(event);
       });
     } catch (error) {
       if (isFirmwardError(error, 'conflict')) throw new FirmwardError('conflict', `A device "${device.id}" is waiting for approval already; approve or reject that one first.`, { cause: error });
       throw error;
     }
-    this.#d.publish(event);
     this.#d.log.info('a device asks to join', { deviceId: device.id, homeId: home.id, from });
     return {
       claimId: pending.id, deviceId: device.id, homeId: home.id, homeName: home.name, secret, broker: this.#d.broker, pollAfterSeconds: POLL_AFTER_SECONDS,
@@ -275,8 +266,7 @@ export class Enrollments {
       if (isFirmwardError(error, 'conflict')) return; // registered twice at once: one request is enough
       throw error;
     }
-    const event = personEvent({ at: now, homeId: homeId ?? '', deviceId: o.deviceId, code: 'device_waiting', actor: 'device', message: `${pending.name} (hawkBit) asks to join: it says it is ${aOrAn(`${o.vendor} ${o.model}`)} (hardware revision ${o.hardwareRevision}) running ${o.firmwareVersion}. Approve or reject it.` });
-    event.kind = 'device';
+    const event = personEvent({ at: now, homeId: homeId ?? '', deviceId: o.deviceId, code: 'device_waiting', actor: 'device', kind: 'device', message: `${pending.name} (hawkBit) asks to join: it says it is ${aOrAn(`${o.vendor} ${o.model}`)} (hardware revision ${o.hardwareRevision}) running ${o.firmwareVersion}. Approve or reject it.` });
     // One that asked for no home has no history to keep it in; live views still hear of it.
     if (homeId !== null) await record(this.#d, event);
     else this.#d.publish(event);

@@ -7,7 +7,7 @@ import { changeRefusal, checkName, homeIdFor, isFirmwardError, newHomeSettings }
 import type { Home, HomeSettings } from '@firmward/core';
 import { checkHomeSettings, definedOnly } from '../home-settings.ts';
 import type { HomeView } from '../service.ts';
-import { endOpenUpdate, homeOf, personEvent, who } from './context.ts';
+import { commit, endOpenUpdate, homeOf, personEvent, who } from './context.ts';
 import type { SetupDeps } from './context.ts';
 import type { HomeDeletion, NewHomeInput } from './types.ts';
 
@@ -29,16 +29,12 @@ export async function createHome(d: SetupDeps, input: NewHomeInput, actor: strin
     const home: Home = { id: homeIdFor(name, taken), name, settings, halt: null };
     const event = personEvent({ at: d.clock.now(), homeId: home.id, code: 'home_created', message: `${who(actor)} created the home ${name}.`, actor });
     try {
-      await d.store.transaction(async (tx) => {
-        // An insert, not an upsert: two people making "Flat" at once on two hubs get two homes.
-        await tx.insertHome(home);
-        await tx.appendEvent(event);
-      });
+      // An insert, not an upsert: two people making "Flat" at once on two hubs get two homes.
+      await commit(d, [event], (tx) => tx.insertHome(home));
     } catch (error) {
       if (isFirmwardError(error, 'conflict') && attempt < 5) continue;
       throw error;
     }
-    d.publish(event);
     d.engine.markPlanDirty();
     d.log.info('home created', { homeId: home.id, actor });
     return d.views.home(home.id);
@@ -51,13 +47,10 @@ export async function renameHome(d: SetupDeps, homeId: string, newName: string, 
     const home = await homeOf(d.store, homeId);
     if (home.name === name) return;
     const event = personEvent({ at: d.clock.now(), homeId, code: 'home_renamed', message: `${who(actor)} renamed the home from ${home.name} to ${name}.`, actor });
-    await d.store.transaction(async (tx) => {
+    await commit(d, [event], async (tx) => {
       // putHome writes the whole row: read again inside the transaction so a halt set meanwhile is kept.
-      const fresh = (await tx.getHome(homeId)) ?? home;
-      await tx.putHome({ ...fresh, name });
-      await tx.appendEvent(event);
+      await tx.putHome({ ...((await tx.getHome(homeId)) ?? home), name });
     });
-    d.publish(event);
   });
   return d.views.home(homeId);
 }
@@ -75,14 +68,12 @@ export async function deleteHome(d: SetupDeps, homeId: string, actor: string): P
     let cancelled = 0;
     for (const device of devices) if (await endOpenUpdate(d, home, device, 'delete-home', actor)) cancelled++;
     const removed = devices.map((dev) => dev.id);
-    await d.store.transaction(async (tx) => {
-      await tx.deleteHome(homeId);
-      // The history outlives the home: who deleted it, and which devices went with it.
-      await tx.appendEvent(personEvent({
-        at: d.clock.now(), homeId, code: 'home_deleted', actor,
-        message: `${who(actor)} deleted the home ${home.name}${removed.length ? ` with ${removed.length} device${removed.length === 1 ? '' : 's'} (${devices.map((dev) => dev.name).join(', ')}), whose access to the hub ends now` : ''}.`,
-      }));
+    // The history outlives the home: who deleted it, and which devices went with it.
+    const event = personEvent({
+      at: d.clock.now(), homeId, code: 'home_deleted', actor,
+      message: `${who(actor)} deleted the home ${home.name}${removed.length ? ` with ${removed.length} device${removed.length === 1 ? '' : 's'} (${devices.map((dev) => dev.name).join(', ')}), whose access to the hub ends now` : ''}.`,
     });
+    await commit(d, [event], (tx) => tx.deleteHome(homeId));
     for (const deviceId of removed) {
       d.gateway.forget(deviceId);
       await d.access.credentialsChanged(deviceId).catch((error: unknown) => d.log.warn('the broker did not take the revocation yet', { deviceId, error: String(error) }));
