@@ -16,7 +16,7 @@ import { silentLogger } from '@firmward/ports';
 import type { StoredCredential } from '@firmward/mqtt';
 import { ReleaseRepository } from '@firmward/release-tool';
 import { parseDaemonConfig } from '../src/linux/daemon-config.ts';
-import { FileDevice, FIXTURES } from './faults/file-device.ts';
+import { FileDevice } from './faults/file-device.ts';
 import { IDENTITY, image } from './helpers.ts';
 
 const MINIMAL = {
@@ -75,9 +75,7 @@ test('the daemon waits for the broker, connects, and stops cleanly on SIGTERM', 
   await writeFile(configPath, JSON.stringify({
     ...MINIMAL,
     hub: { url: `mqtt://127.0.0.1:${port}`, passwordFile: join(dir, 'secret'), reconnectDelayMs: 200 },
-    slots: { ...device.slots, sizeBytes: 256 * 1024 },
-    bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), device.statePath] },
-    journalPath: device.journalPath,
+    ...device.daemonSettings(),
     trust: await trustIn(dir),
     healthCheck: { command: ['true'], timeoutMs: 5_000 },
     rebootCommand: ['true'],
@@ -127,9 +125,7 @@ test('a new version on trial that cannot reach the hub in time is rejected and t
     await writeFile(configPath, JSON.stringify({
       ...MINIMAL,
       hub: { url: 'mqtt://127.0.0.1:9', passwordFile: join(dir, 'secret'), reconnectDelayMs: 100 },
-      slots: { ...device.slots, sizeBytes: 256 * 1024 },
-      bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), device.statePath] },
-      journalPath: device.journalPath,
+      ...device.daemonSettings(),
       trust: await trustIn(dir),
       rebootCommand: ['touch', marker],
       trialConnectDeadlineMs: 300,

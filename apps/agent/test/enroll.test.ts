@@ -258,9 +258,7 @@ test('the daemon with hub.enroll and no hub.url enrolls, then connects to the br
   await device.boot();
   const configPath = await writeConfig(dir, {
     hub: { passwordFile: join(dir, 'credentials.json'), reconnectDelayMs: 200, enroll: { hubUrl: hub.url, code: 'k7q2m x9ht4', homeId: 'home-1', name: 'Kitchen plug' } },
-    slots: { ...device.slots, sizeBytes: 256 * 1024 },
-    bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), device.statePath] },
-    journalPath: device.journalPath,
+    ...device.daemonSettings(),
     trust: await trustIn(dir),
     healthCheck: { command: ['true'], timeoutMs: 5_000 },
     rebootCommand: ['true'],

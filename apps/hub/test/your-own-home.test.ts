@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildFirmwareImage } from '@firmward/agent';
-import { FIXTURES, FileDevice } from '../../agent/test/faults/file-device.ts';
+import { FileDevice } from '../../agent/test/faults/file-device.ts';
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -144,9 +144,7 @@ test('README "Your own home": empty hub → home → repository → enrollment �
   await writeFile(agentJson, JSON.stringify({
     device: { id: IDENTITY.deviceId, vendor: IDENTITY.vendor, model: IDENTITY.model, hardwareRevision: IDENTITY.hardwareRevision },
     hub: { passwordFile: path.join(device, 'credentials.json'), reconnectDelayMs: 200 },
-    slots: { ...plug.slots, sizeBytes: SLOT_BYTES },
-    bootloader: { kind: 'custom', command: [path.join(FIXTURES, 'custom-bootloader.sh'), plug.statePath] },
-    journalPath: plug.journalPath,
+    ...plug.daemonSettings(),
     trust: { roots: { acme: root }, dir: path.join(device, 'trust') },
     healthCheck: { command: ['true'], timeoutMs: 5_000 },
     rebootCommand: ['touch', rebooted],

@@ -56,6 +56,18 @@ export class FileDevice {
     this.bootloader = makeBootloader(options.backend, this.statePath, options.commandTimeoutMs ?? 5_000);
   }
 
+  /**
+   * The part of the daemon's agent.json that describes this device's hardware: its slot files, the
+   * custom bootloader script over its state file, and its journal (the bootloader script backend).
+   */
+  daemonSettings(): { slots: { a: string; b: string; sizeBytes: number }; bootloader: { kind: 'custom'; command: string[] }; journalPath: string } {
+    return {
+      slots: { ...this.slots, sizeBytes: this.options.slotSizeBytes },
+      bootloader: { kind: 'custom', command: [join(FIXTURES, 'custom-bootloader.sh'), this.statePath] },
+      journalPath: this.journalPath,
+    };
+  }
+
   /** Factory state: slot a holds the factory image and is known-good, slot b is empty. */
   async install(): Promise<void> {
     await writeFile(this.slots.a, this.options.factoryImage);
