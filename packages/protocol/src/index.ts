@@ -73,6 +73,11 @@ export const offerCommandSchema = z.strictObject({
   image: z.strictObject({ url: z.string().min(1).max(2048), lengthBytes: z.number().int().positive(), sha256 }),
   expectedInstallSeconds: z.number().int().positive(),
   /**
+   * Which offer of this job this is (1 for the first; re-sends of one offer repeat it). The device
+   * answers with it, so an answer to an earlier offer that arrives late changes nothing.
+   */
+  offerSeq: z.number().int().min(1).optional(),
+  /**
    * Where the maker signed this image: the device checks the offer against it with its own trusted
    * root (docs/protocol.md, "Signed offers"). `url` is the repository as the hub mirrors it.
    */
@@ -95,9 +100,11 @@ export const ackEventSchema = z.strictObject({
   type: z.literal('ack'),
   jobId: id,
   accepted: z.boolean(),
-  /** When refused: a stable code and a sentence (e.g. the device's own preflight said no). */
+  /** When refused: a stable code (device-codes.ts) and a sentence (e.g. the device's own preflight said no). */
   code: z.string().max(64).nullable(),
   message: z.string().max(500).nullable(),
+  /** The offerSeq of the offer this answers, when it answers one that carried it. */
+  offerSeq: z.number().int().min(1).optional(),
 });
 export const progressEventSchema = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
@@ -147,4 +154,5 @@ export function encode(message: DeviceState | Availability | Command | DeviceEve
   return JSON.stringify(message);
 }
 
+export * from './device-codes.ts';
 export * from './enrollment.ts';
