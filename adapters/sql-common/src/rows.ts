@@ -204,7 +204,7 @@ export function releaseJobFromRow(row: Row): ReleaseJob {
 export const JOB_COLUMNS = [
   'id', 'home_id', 'device_id', 'release_id', 'from_version', 'target_version', 'state', 'reasons', 'recheck_at',
   'priority', 'requested_by', 'forced_by', 'created_at', 'updated_at', 'state_since', 'last_heard_at',
-  'progress_percent', 'confirm_until', 'expected_done_at', 'failure',
+  'progress_percent', 'confirm_until', 'expected_done_at', 'failure', 'offers', 'retry_at',
 ] as const;
 
 /** Values in JOB_COLUMNS order. */
@@ -213,7 +213,7 @@ export function jobToValues(job: Job): (string | number | null)[] {
     job.id, job.homeId, job.deviceId, job.releaseId, job.fromVersion, job.targetVersion, job.state,
     encodeJson(job.reasons), job.recheckAt, job.priority, job.requestedBy, job.forcedBy, job.createdAt, job.updatedAt,
     job.stateSince, job.lastHeardAt, job.progressPercent, job.confirmUntil, job.expectedDoneAt,
-    job.failure === null ? null : encodeJson(job.failure),
+    job.failure === null ? null : encodeJson(job.failure), job.offers, job.retryAt,
   ];
 }
 
@@ -240,6 +240,8 @@ export function jobFromRow(row: Row): Job {
     confirmUntil: numOrNull(row, t, 'confirm_until'),
     expectedDoneAt: numOrNull(row, t, 'expected_done_at'),
     failure: jsonObjectOrNull(row, t, 'failure'),
+    offers: num(row, t, 'offers'),
+    retryAt: numOrNull(row, t, 'retry_at'),
   };
 }
 

@@ -217,6 +217,10 @@ CREATE TABLE hub_settings (
   value TEXT NOT NULL
 );
 ` },
+  { version: 6, name: 'offer sequence numbers and retry times', sql: `
+ALTER TABLE jobs ADD COLUMN offers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN retry_at BIGINT NULL;
+` },
 ];
 
 export const SCHEMA_MIGRATIONS_SQL = `

@@ -85,6 +85,17 @@ export interface Job {
   /** Expected end of the whole update; past it the person is told "taking longer — leave it powered". */
   expectedDoneAt: EpochMs | null;
   failure: JobFailure | null;
+  /**
+   * How many times this job has been offered (0 before the first offer). Every offer and its
+   * re-sends carry it, and a device's answer carries it back: an answer to an earlier offer, held
+   * in a queue while the hub was away, is recognised as stale and changes nothing.
+   */
+  offers: number;
+  /**
+   * The device could not get the update because the hub, the repository or the network was out of
+   * reach: it waits, blamed for nothing, and is not offered again before this.
+   */
+  retryAt: EpochMs | null;
 }
 
 export type JobEvent =
@@ -104,7 +115,7 @@ export type JobEvent =
    * nothing installed. Also answers the install go-ahead, which a device may refuse before it
    * touches anything; the hub still never takes an install back (invariant 6).
    */
-  | { type: 'declined'; reasons: Reason[]; recheckAt: EpochMs | null }
+  | { type: 'declined'; reasons: Reason[]; recheckAt: EpochMs | null; retryAt?: EpochMs | null }
   /** The device reports what it runs after the restart. */
   | { type: 'reported'; version: string; healthy: boolean }
   /** Still healthy at the end of the soak. */
@@ -191,7 +202,7 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
         : (event.reasons[0] ?? { code: 'checks_passed', message: 'Every safety check passed; the update was offered to the device.' });
       return to('offered', r, {
         reasons: event.reasons, recheckAt: null, forcedBy: event.forcedBy, expectedDoneAt: event.expectedDoneAt,
-        lastHeardAt: now, progressPercent: null,
+        lastHeardAt: now, progressPercent: null, offers: job.offers + 1, retryAt: null,
       });
     }
     case 'progress': {
@@ -230,7 +241,7 @@ export function transition(job: Job, event: JobEvent, ctx: TransitionContext): T
       // Up to the go-ahead: once the device reports rebooting, there is nothing it could decline.
       if (job.state !== 'offered' && job.state !== 'downloading' && job.state !== 'downloaded' && job.state !== 'installing') illegal(job, event);
       const first = event.reasons[0] ?? { code: 'declined', message: 'The device said not now.' };
-      return to('waiting', first, { ...heard, reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null });
+      return to('waiting', first, { ...heard, reasons: event.reasons, recheckAt: event.recheckAt, progressPercent: null, retryAt: event.retryAt ?? null });
     }
     case 'reported': {
       if (job.state !== 'installing' && job.state !== 'rebooting' && job.state !== 'confirming') illegal(job, event);
@@ -295,6 +306,6 @@ export function newJob(fields: Pick<Job, 'id' | 'homeId' | 'deviceId' | 'release
     ...fields,
     state: 'queued', reasons: [], recheckAt: null, forcedBy: null,
     createdAt: now, updatedAt: now, stateSince: now, lastHeardAt: null, progressPercent: null,
-    confirmUntil: null, expectedDoneAt: null, failure: null,
+    confirmUntil: null, expectedDoneAt: null, failure: null, offers: 0, retryAt: null,
   };
 }

@@ -123,6 +123,9 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
       steps.push({ jobId: job.id, event: { type: 'cancel', by: 'hub', message: 'Cancelled: you asked Firmward to leave this device alone.' } });
       continue;
     }
+    // The device could not get it a moment ago (the hub or the repository out of reach): its own
+    // reason stands until the retry time, and the home's slot goes to the next in line.
+    if (job.state === 'waiting' && job.retryAt !== null && s.now < job.retryAt) continue;
     const release = s.releases.get(job.releaseId);
     const device = s.devices.get(job.deviceId);
     if (!release || !device) {
