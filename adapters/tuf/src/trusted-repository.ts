@@ -97,7 +97,7 @@ export class TrustedRepository {
       // expired (a hub restarted while the maker's server is down keeps serving the updates it
       // offered). It is read again from the local copies tuf-js persisted only after verifying
       // them, every signature and expiry checked again, nothing fetched.
-      if (refusal.code === 'image_unavailable') await this.#useLocalCopies(max);
+      if (refusal.code === 'repository_unreachable') await this.#useLocalCopies(max);
       throw refusal;
     }
     this.#updater = updater;

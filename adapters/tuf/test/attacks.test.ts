@@ -324,12 +324,12 @@ describe('the maker\'s server out of reach', () => {
       cpSync(maker.published, away, { recursive: true });
       rmSync(maker.published, { recursive: true, force: true });
       const after = source(hubDir);
-      await refused(after.refresh(), 'image_unavailable');
+      await refused(after.refresh(), 'repository_unreachable');
       assert.deepEqual(after.lastVerified()?.map((r) => r.id).sort(), ['acme/SmartPlug/1.1.0', 'globex/Cam/2.0.0']);
       assert.deepEqual(new Uint8Array(await readFile(await after.imagePath(plug))), imageOf(PLUG), 'the verified image is served again');
       // A hub that never verified this repository has nothing to fall back on.
       const newcomer = source(tempDir('hub-never-'));
-      await refused(newcomer.refresh(), 'image_unavailable');
+      await refused(newcomer.refresh(), 'repository_unreachable');
       assert.equal(newcomer.lastVerified(), null);
       // Back online: the live metadata is used again.
       cpSync(away, maker.published, { recursive: true });

@@ -233,7 +233,7 @@ describe('error codes map to statuses only at the edge', () => {
     ['payload_too_large', 413],
     ['preflight_failed', 422], ['policy_blocks', 422], ['incompatible', 422], ['downgrade', 422], ['retracted', 422], ['already_up_to_date', 422],
     // A gateway the hub depends on (a bridge's broker, the maker's repository) failed: its sentence reaches the caller.
-    ['gateway_failure', 502], ['image_unavailable', 502], ['not_signed', 502],
+    ['gateway_failure', 502], ['image_unavailable', 502], ['repository_unreachable', 502], ['not_signed', 502],
     ['store_failure', 500], ['internal', 500], ['config_invalid', 500],
   ];
   for (const [code, status] of expected) {

@@ -158,6 +158,6 @@ test('a hub restarted while the maker\'s server is down keeps the releases it ve
   assert.equal(served.status, 200);
   assert.equal((await served.arrayBuffer()).byteLength, FLEET_IMAGE_BYTES);
   const health = await (await fetch(`${again.baseUrl}/api/v1/health`)).json() as { repositories: { name: string; trusted: boolean; code: string | null; message: string | null }[] };
-  assert.deepEqual(health.repositories.map((r) => [r.name, r.trusted, r.code]), [['acme', false, 'image_unavailable']]);
-  assert.match(health.repositories[0]!.message ?? '', /cannot be reached right now; the hub keeps what it last verified/);
+  assert.deepEqual(health.repositories.map((r) => [r.name, r.trusted, r.code]), [['acme', false, 'repository_unreachable']]);
+  assert.match(health.repositories[0]!.message ?? '', /cannot be reached right now; what was verified before stays/);
 });

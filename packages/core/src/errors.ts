@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'image_length_mismatch'
   | 'image_hash_mismatch'
   | 'image_unavailable'
+  | 'image_url_invalid'
   // the maker's signed release repository (TUF): invariant 4 before a byte is downloaded
   | 'metadata_expired'
   | 'metadata_rollback'
@@ -50,6 +51,7 @@ export type ErrorCode =
   | 'signature_invalid'
   | 'outside_delegation'
   | 'not_signed'
+  | 'repository_unreachable'
   // store and transport
   | 'store_failure'
   | 'gateway_failure'

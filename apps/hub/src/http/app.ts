@@ -290,7 +290,7 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     } catch (error) {
       // The maker's 404 ends a device's search for newer roots (TUF): pass it on as such.
       if (isFirmwardError(error, 'not_found') || (error instanceof Error && 'statusCode' in error && error.statusCode === 404)) body = null;
-      else throw new FirmwardError('image_unavailable', `The release repository ${repository} cannot be reached right now.`, { cause: error });
+      else throw new FirmwardError('repository_unreachable', `The release repository ${repository} cannot be reached right now.`, { cause: error });
     }
     if (body === null) throw new FirmwardError('not_found', `The hub has no file ${file} of the repository "${repository}".`);
     return new Response(body, { headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' } });

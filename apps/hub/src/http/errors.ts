@@ -34,6 +34,7 @@ export const STATUS_OF_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = 
   version_ambiguous: 422,
   // The maker's repository or image cannot be had or trusted right now: the hub is a gateway to it.
   image_unavailable: 502,
+  repository_unreachable: 502,
   gateway_failure: 502,
   not_signed: 502,
   image_length_mismatch: 502,
