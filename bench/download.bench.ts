@@ -76,7 +76,7 @@ async function bench(): Promise<void> {
     });
     const t0 = performance.now();
     await downloadToSlot({ url, lengthBytes: bytes, sha256, slot: 'b', resumeFrom: 0 }, {
-      platform, clock: new SystemClock(), chunkBytes, attempts: 1, retryDelayMs: 0,
+      platform, clock: new SystemClock(), chunkBytes, retryBudgetMs: 0, retryDelayMs: 1,
       stallTimeoutMs: 30_000, onCheckpoint: () => Promise.resolve(), signal: new AbortController().signal,
     });
     return (performance.now() - t0) / 1000;

@@ -22,7 +22,7 @@
 import { FirmwardError } from '@firmward/core';
 import type { EpochMs, JobState } from '@firmward/core';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
-import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
+import type { CancelCommand, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import type { Release } from '@firmward/core';
@@ -647,7 +647,7 @@ export class DdiGateway implements Bridge {
     this.#event(c, { v: PROTOCOL_VERSION, type: 'progress', jobId: a.jobId, phase, percent });
   }
 
-  #ack(c: Controller, jobId: string, refusal: { code: string; message: string } | null): void {
+  #ack(c: Controller, jobId: string, refusal: DeviceReason | null): void {
     this.#event(c, { v: PROTOCOL_VERSION, type: 'ack', jobId, accepted: refusal === null, code: refusal?.code ?? null, message: refusal ? clip(refusal.message) : null });
   }
 

@@ -19,7 +19,7 @@ import type { EpochMs, PowerSource, RecoveryInstructions, Release } from '@firmw
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceCode, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
 import { deviceInfoSchema, notificationSchema, notifyEventParamsSchema, prefixProblem, rpcReplySchema, shellyTopics, statusSchema } from './messages.ts';
 import type { DeviceInfo, RpcReply, ShellyEvent, ShellyStatus } from './messages.ts';
 
@@ -546,7 +546,7 @@ export class ShellyBridge implements Bridge {
     this.#end(d, job, 'failed', 'unexpected_version', `${name} restarted running ${running}, not ${job.offer.version}.`, at);
   }
 
-  #end(d: ShellyDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: string | null, message: string | null, at: EpochMs): void {
+  #end(d: ShellyDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: DeviceCode | null, message: string | null, at: EpochMs): void {
     const result: ResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: job.offer.jobId, outcome,
       firmwareVersion: d.info?.ver ?? job.fromVersion, healthy: d.online === true, code, message,
@@ -612,7 +612,7 @@ export class ShellyBridge implements Bridge {
     }
   }
 
-  #ack(d: ShellyDevice, jobId: string, refusal: { code: string; message: string } | null, at: EpochMs): void {
+  #ack(d: ShellyDevice, jobId: string, refusal: DeviceReason | null, at: EpochMs): void {
     this.#event(d, { v: PROTOCOL_VERSION, type: 'ack', jobId, accepted: refusal === null, code: refusal?.code ?? null, message: refusal?.message ?? null }, at);
   }
 

@@ -16,7 +16,7 @@ import type { EpochMs, PowerSource, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceCode, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
 import {
   DEFAULT_DISCOVERY_PREFIX, DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, MAX_OTA_URL_LENGTH, commandReplySchema, discoveryConfigSchema,
   isIntermediateImage, parseTasmotaTopic, parseTasmotaVersion, readUpgradeReply, signalDbm, statusReplySchema, telemetrySchema,
@@ -210,7 +210,7 @@ export class TasmotaBridge implements Bridge {
     if (misfit) return this.#ack(d, offer.jobId, misfit, at);
     if (offer.image.url.length > MAX_OTA_URL_LENGTH) {
       return this.#ack(d, offer.jobId, {
-        code: 'image_unavailable',
+        code: 'image_url_too_long',
         message: `The firmware address is longer than the ${MAX_OTA_URL_LENGTH} characters Tasmota accepts, so the device could not fetch it; give the hub a shorter address.`,
       }, at);
     }
@@ -426,7 +426,7 @@ export class TasmotaBridge implements Bridge {
     this.#end(d, job, 'failed', 'unexpected_version', `${name} restarted running ${running}, not ${job.offer.version}.`, at);
   }
 
-  #end(d: TasmotaDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: string | null, message: string | null, at: EpochMs): void {
+  #end(d: TasmotaDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: DeviceCode | null, message: string | null, at: EpochMs): void {
     const result: ResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: job.offer.jobId, outcome,
       firmwareVersion: d.version?.version ?? job.fromVersion, healthy: d.online === true, code, message,
@@ -505,7 +505,7 @@ export class TasmotaBridge implements Bridge {
     }
   }
 
-  #ack(d: TasmotaDevice, jobId: string, refusal: { code: string; message: string } | null, at: EpochMs): void {
+  #ack(d: TasmotaDevice, jobId: string, refusal: DeviceReason | null, at: EpochMs): void {
     this.#event(d, { v: PROTOCOL_VERSION, type: 'ack', jobId, accepted: refusal === null, code: refusal?.code ?? null, message: refusal?.message ?? null }, at);
   }
 

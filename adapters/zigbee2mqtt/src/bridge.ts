@@ -20,7 +20,7 @@ import type { EpochMs, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { PROTOCOL_VERSION, cancelCommandSchema, deviceStateSchema as ourStateSchema, installCommandSchema, offerCommandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
 import {
   deviceState, discoveredDevice, fileVersionOf, identityOf, parseFileVersion, versionText, zigbee2mqttReleases,
 } from './mapping.ts';
@@ -98,10 +98,7 @@ interface PendingRequest {
 type CheckAnswer = { available: boolean } | { error: string };
 type UpdateAnswer = { toVersion: number | null } | { error: string };
 
-interface Refusal {
-  code: string;
-  message: string;
-}
+type Refusal = DeviceReason;
 
 /** The hub only offers what releases() returned; the image itself is fetched by Zigbee2MQTT from its own index. */
 const bridgeOfferSchema = offerCommandSchema.extend({ image: z.unknown() });

@@ -12,8 +12,8 @@ import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { Reason } from '@firmward/core';
 import type { Clock, Logger } from '@firmward/ports';
 import { silentLogger } from '@firmward/ports';
-import { PROTOCOL_VERSION } from '@firmward/protocol';
-import type { CancelCommand, Command, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import { isDeviceCode, isTemporary, PROTOCOL_VERSION } from '@firmward/protocol';
+import type { CancelCommand, Command, DeviceEvent, DeviceReason, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
 import { agentConfig } from './config.ts';
 import type { AgentConfig } from './config.ts';
 import { downloadToSlot, verifySlot } from './download.ts';
@@ -216,12 +216,18 @@ export class Agent {
   }
 
   async #handleOffer(offer: OfferCommand, signal: AbortSignal): Promise<void> {
-    if (await this.#answerFinished(offer.jobId)) return;
+    if (await this.#answerFinished(offer.jobId, offer.offerSeq)) return;
     const current = this.#journal.job;
+    const seq = offer.offerSeq;
     if (current && current.jobId === offer.jobId) {
-      // Idempotent by job id (invariant 8): answer again, never start over.
-      await this.#ack(offer.jobId, true, null);
+      // Idempotent by job id (invariant 8): answer again, never start over. A new offer of the same
+      // job (after the device could not get it) is remembered, so later answers name it.
+      if (seq !== undefined && seq !== current.offer.offerSeq) {
+        await this.#commitJournal({ ...current, offer: { ...current.offer, offerSeq: seq } }, { code: 'offered_again', message: 'Offered again.' });
+      }
+      await this.#ack(offer.jobId, true, null, seq);
       await this.#reportPhase(current);
+      // A download paused after the hub was out of reach for too long resumes where it stopped.
       if (current.phase === 'downloading' && !this.#download) this.#startDownload(signal);
       return;
     }
@@ -229,7 +235,7 @@ export class Agent {
       await this.#ack(offer.jobId, false, {
         code: 'update_in_progress',
         message: `The device is installing another update (${current.offer.version}); it cannot take a new one until that is done.`,
-      });
+      }, seq);
       return;
     }
 
@@ -237,15 +243,15 @@ export class Agent {
     const boot = await this.#platform.bootState();
     const installed = boot.versions[boot.activeSlot];
     if (installed === null) {
-      await this.#ack(offer.jobId, false, { code: 'version_unknown', message: 'The device cannot tell which version it runs, so it takes no update.' });
+      await this.#ack(offer.jobId, false, { code: 'version_unknown', message: 'The device cannot tell which version it runs, so it takes no update.' }, seq);
       return;
     }
     const refusal = checkOfferFits(offer, identity, installed)
-      ?? (await this.#verifier?.check(offer, { ...identity, firmwareVersion: installed }) ?? null)
+      ?? verifierReason(await this.#verifier?.check(offer, { ...identity, firmwareVersion: installed }) ?? null)
       ?? checkOwnPreflight(offer, await this.#platform.conditions(), this.#ownThresholds());
     if (refusal) {
       this.#log.info('Refused an offer.', { jobId: offer.jobId, code: refusal.code });
-      await this.#ack(offer.jobId, false, refusal);
+      await this.#ack(offer.jobId, false, refusal, seq);
       return;
     }
 
@@ -258,7 +264,7 @@ export class Agent {
     await this.#commitJournal(newJournalJob(offer, boot.activeSlot, installed), {
       code: 'accepted', message: `Accepted the update to ${offer.version}.`,
     });
-    await this.#ack(offer.jobId, true, null);
+    await this.#ack(offer.jobId, true, null, seq);
     this.#startDownload(signal);
     await this.#publishState();
   }
@@ -331,15 +337,15 @@ export class Agent {
    * A command for a job that already ended is answered with that job's result again, never started
    * over (invariant 8: idempotent by job id, also after the job ended).
    */
-  async #answerFinished(jobId: string): Promise<boolean> {
+  async #answerFinished(jobId: string, offerSeq?: number): Promise<boolean> {
     if (this.#journal.job?.jobId === jobId) return false;
     if (this.#journal.cancelled.includes(jobId)) {
-      await this.#ack(jobId, false, { code: 'job_cancelled', message: 'This update was cancelled; the device does not start it again.' });
+      await this.#ack(jobId, false, { code: 'job_cancelled', message: 'This update was cancelled; the device does not start it again.' }, offerSeq);
       return true;
     }
     const result = this.#journal.finished.find((r) => r.jobId === jobId);
     if (!result) return false;
-    await this.#ack(jobId, false, { code: 'job_finished', message: 'This update has already ended on the device; its result is sent again.' });
+    await this.#ack(jobId, false, { code: 'job_finished', message: 'This update has already ended on the device; its result is sent again.' }, offerSeq);
     await this.#publish(result);
     return true;
   }
@@ -362,7 +368,7 @@ export class Agent {
           platform: this.#platform,
           clock: this.#clock,
           chunkBytes: this.#config.downloadChunkBytes,
-          attempts: this.#config.downloadAttempts,
+          retryBudgetMs: this.#config.downloadRetryBudgetMs,
           retryDelayMs: this.#config.downloadRetryDelayMs,
           stallTimeoutMs: this.#config.downloadStallTimeoutMs,
           signal: abort.signal,
@@ -387,7 +393,16 @@ export class Agent {
         this.#log.warn('The download failed.', { jobId, code: reason.code, error: describe(error) });
         // Reported from the command queue so it cannot cross a cancel or a new offer.
         void this.#enqueue(runSignal, async () => {
-          if (this.#journal.job?.jobId === jobId && this.#journal.job.phase === 'downloading') await this.#finish('failed', reason);
+          const current = this.#journal.job;
+          if (current?.jobId !== jobId || current.phase !== 'downloading') return;
+          if (isTemporary(reason.code)) {
+            // Nothing is wrong with the update: the hub could not deliver it for now. The device keeps
+            // the job and what it downloaded, says so, and resumes when the hub offers it again.
+            await this.#ack(jobId, false, reason, current.offer.offerSeq);
+            await this.#publishState();
+            return;
+          }
+          await this.#finish('failed', reason);
         });
       } finally {
         runSignal.removeEventListener('abort', onRunAbort);
@@ -665,9 +680,11 @@ export class Agent {
     }
   }
 
-  #ack(jobId: string, accepted: boolean, reason: Reason | null): Promise<void> {
+  /** `offerSeq`: the offer this answers (the hub judges a late answer to an earlier offer as stale). */
+  #ack(jobId: string, accepted: boolean, reason: DeviceReason | null, offerSeq?: number): Promise<void> {
     return this.#publish({
       v: PROTOCOL_VERSION, type: 'ack', jobId, accepted, code: reason?.code ?? null, message: reason ? clip(reason.message) : null,
+      ...(offerSeq !== undefined && { offerSeq }),
     });
   }
 
@@ -697,9 +714,15 @@ function clip(message: string): string {
   return message.length <= 500 ? message : `${message.slice(0, 497)}...`;
 }
 
-function reasonOf(error: unknown): Reason {
-  if (isFirmwardError(error)) return { code: error.code, message: error.message };
+function reasonOf(error: unknown): DeviceReason {
+  if (isFirmwardError(error) && isDeviceCode(error.code)) return { code: error.code, message: error.message };
   return { code: 'internal', message: 'The device could not store the update; it keeps running its current version.' };
+}
+
+/** The verifier's refusal in the protocol's terms; a code it should not use counts as unsigned (final). */
+function verifierReason(reason: Reason | null): DeviceReason | null {
+  if (reason === null) return null;
+  return { code: isDeviceCode(reason.code) ? reason.code : 'not_signed', message: reason.message };
 }
 
 function describe(error: unknown): string {

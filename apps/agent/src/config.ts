@@ -12,8 +12,12 @@ export interface AgentConfig {
   minBatteryPercent: number;
   /** The device's own preflight: a signal weaker than this refuses an offer or the install step. */
   minSignalDbm: number;
-  /** Tries of a download in all before a transient failure (network, 5xx, stall) fails it. */
-  downloadAttempts: number;
+  /**
+   * How long a download keeps retrying without progress (the hub away, the network down) before the
+   * device tells the hub it could not get the update; it keeps what it has and resumes when offered again.
+   */
+  downloadRetryBudgetMs: number;
+  /** The first pause between download tries; it doubles up to a minute. */
   downloadRetryDelayMs: number;
   /** No byte for this long counts as a dropped connection. */
   downloadStallTimeoutMs: number;
@@ -25,8 +29,8 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = {
   healthCheckTimeoutMs: 30_000,
   minBatteryPercent: 20,
   minSignalDbm: -85,
-  downloadAttempts: 5,
-  downloadRetryDelayMs: 10_000,
+  downloadRetryBudgetMs: 30 * 60_000,
+  downloadRetryDelayMs: 2_000,
   downloadStallTimeoutMs: 60_000,
 };
 
@@ -40,7 +44,7 @@ export function agentConfig(overrides: Partial<AgentConfig> = {}): AgentConfig {
       if (!Number.isFinite(value) || value < -130 || value > 0) {
         throw new FirmwardError('config_invalid', `The agent setting minSignalDbm must be between -130 and 0 dBm, not ${String(value)}.`);
       }
-    } else if (!Number.isFinite(value) || value < 0 || (key !== 'minBatteryPercent' && key !== 'downloadRetryDelayMs' && value === 0)) {
+    } else if (!Number.isFinite(value) || value < 0 || (key !== 'minBatteryPercent' && value === 0)) {
       throw new FirmwardError('config_invalid', `The agent setting ${key} must be a positive number, not ${String(value)}.`);
     }
     merged[key] = value;

@@ -27,8 +27,13 @@ export interface DownloadOptions {
   clock: Clock;
   /** Sync and checkpoint after at least this many new bytes. */
   chunkBytes: number;
-  /** Attempts in all before a transient failure (network, 5xx, stall) fails the download. */
-  attempts: number;
+  /**
+   * How long transient failures (network, 5xx, stall) are retried without a byte of progress
+   * before the download gives up with `hub_unreachable`: long enough to outlast a hub that
+   * restarts or loses power for a while. Any progress starts the budget afresh.
+   */
+  retryBudgetMs: number;
+  /** The first pause between tries; each pause doubles, up to MAX_RETRY_DELAY_MS. */
   retryDelayMs: number;
   /** No byte for this long (on the injected clock) counts as a dropped connection. */
   stallTimeoutMs: number;
@@ -38,28 +43,35 @@ export interface DownloadOptions {
   fetch?: typeof fetch;
 }
 
+/** Pauses between tries grow to at most this (a hub back after a restart is found within a minute). */
+export const MAX_RETRY_DELAY_MS = 60_000;
+
 /**
  * Resolves once the slot holds exactly `lengthBytes` bytes hashing to `sha256`, synced and read
- * back. Throws `image_length_mismatch`, `image_hash_mismatch` or `image_unavailable`; rejects with
- * the signal's reason when aborted.
+ * back. Throws `image_length_mismatch` or `image_hash_mismatch` (the image is wrong: final),
+ * `image_unavailable` (the hub has no such image), `hub_unreachable` (the retry budget ran out) or
+ * `image_url_invalid`; rejects with the signal's reason when aborted.
  *
  * @example
  * await downloadToSlot({ url, lengthBytes, sha256, slot: 'b', resumeFrom: journal.bytesWritten },
- *   { platform, clock, chunkBytes: 65536, attempts: 5, retryDelayMs: 10_000, stallTimeoutMs: 60_000, onCheckpoint, signal });
+ *   { platform, clock, chunkBytes: 65536, retryBudgetMs: 1_800_000, retryDelayMs: 10_000, stallTimeoutMs: 60_000, onCheckpoint, signal });
  */
 export async function downloadToSlot(request: DownloadRequest, options: DownloadOptions): Promise<void> {
   let url: URL;
   try {
     url = new URL(request.url);
   } catch (cause) {
-    throw new FirmwardError('image_unavailable', 'The update\'s download address is not valid.', { cause, detail: { url: request.url } });
+    throw new FirmwardError('image_url_invalid', 'The update\'s download address is not valid.', { cause, detail: { url: request.url } });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new FirmwardError('image_unavailable', 'The update\'s download address is not a web address.', { detail: { url: request.url } });
+    throw new FirmwardError('image_url_invalid', 'The update\'s download address is not a web address.', { detail: { url: request.url } });
   }
 
   let offset = Math.min(Math.max(0, request.resumeFrom), request.lengthBytes);
-  for (let attempt = 1; ; attempt++) {
+  // The budget runs from the first failure since the last progress.
+  let failingSince: number | null = null;
+  let delayMs = options.retryDelayMs;
+  for (;;) {
     options.signal.throwIfAborted();
     try {
       if (offset < request.lengthBytes) offset = await fetchInto(url, request, offset, options);
@@ -67,15 +79,21 @@ export async function downloadToSlot(request: DownloadRequest, options: Download
       return;
     } catch (error) {
       if (options.signal.aborted) throw options.signal.reason;
-      if (!isTransient(error) || attempt >= options.attempts) {
-        if (isTransient(error)) {
-          throw new FirmwardError('image_unavailable', 'The update could not be downloaded; the hub did not deliver it after several tries.', { cause: error });
-        }
-        throw error;
-      }
+      if (!isTransient(error)) throw error;
       // The journal holds the last synced byte count; carry on from there after a pause.
-      if (isFirmwardError(error) && typeof error.detail?.['durableBytes'] === 'number') offset = error.detail['durableBytes'];
-      await sleepOn(options.clock, options.retryDelayMs, options.signal);
+      const durable = isFirmwardError(error) && typeof error.detail?.['durableBytes'] === 'number' ? error.detail['durableBytes'] : offset;
+      const now = options.clock.now();
+      if (durable > offset || failingSince === null) {
+        failingSince = now;
+        delayMs = options.retryDelayMs;
+      }
+      offset = durable;
+      if (now - failingSince >= options.retryBudgetMs) {
+        const minutes = Math.max(1, Math.round(options.retryBudgetMs / 60_000));
+        throw new FirmwardError('hub_unreachable', `The hub did not deliver the update for ${minutes} min; the device keeps what it has downloaded and goes on when the hub offers it again.`, { cause: error });
+      }
+      await sleepOn(options.clock, Math.min(delayMs, Math.max(0, failingSince + options.retryBudgetMs - now)), options.signal);
+      delayMs = Math.min(delayMs * 2, MAX_RETRY_DELAY_MS);
     }
   }
 }

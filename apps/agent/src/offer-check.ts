@@ -5,8 +5,8 @@
  * preflight rules (invariant 3). Pure: data in, a refusal or null out (STYLE principle 2).
  */
 import { checkCompatibility } from '@firmward/core';
-import type { CompatibilityRelease, Reason } from '@firmward/core';
-import type { OfferCommand } from '@firmward/protocol';
+import type { CompatibilityRelease } from '@firmward/core';
+import type { DeviceReason, OfferCommand } from '@firmward/protocol';
 import type { DeviceConditionsReport, DeviceIdentity } from './platform.ts';
 
 /**
@@ -17,7 +17,7 @@ import type { DeviceConditionsReport, DeviceIdentity } from './platform.ts';
  * @example
  * checkOfferFits(offer, identity, '1.2.0'); // { code: 'downgrade', message: '…' } for an offer of 1.1.0
  */
-export function checkOfferFits(offer: OfferCommand, identity: DeviceIdentity, installedVersion: string): Reason | null {
+export function checkOfferFits(offer: OfferCommand, identity: DeviceIdentity, installedVersion: string): DeviceReason | null {
   const release: CompatibilityRelease = {
     vendor: offer.vendor, model: offer.model, hardwareRevisions: offer.hardwareRevisions, version: offer.version, retracted: false,
     ...(offer.applicableFrom !== null && { applicableFrom: offer.applicableFrom }),
@@ -42,7 +42,7 @@ export interface OwnPreflightThresholds {
  * checkOwnPreflight(offer, { powerSource: 'battery', batteryPercent: 12, charging: false, … }, { minBatteryPercent: 20 });
  * // { code: 'battery_low', message: 'Battery 12 %, needs 20 % or a charger; the device will try later.' }
  */
-export function checkOwnPreflight(offer: OfferCommand, conditions: DeviceConditionsReport, thresholds: OwnPreflightThresholds): Reason | null {
+export function checkOwnPreflight(offer: OfferCommand, conditions: DeviceConditionsReport, thresholds: OwnPreflightThresholds): DeviceReason | null {
   const battery = conditions.batteryPercent;
   if (conditions.powerSource === 'battery' && !conditions.charging && (battery === null || battery < thresholds.minBatteryPercent)) {
     const level = battery === null ? 'unknown' : `${Math.round(battery)} %`;

@@ -4,6 +4,7 @@ import { ManualClock } from '@firmward/ports';
 import type { AckEvent, DeviceEvent, ProgressEvent, ResultEvent } from '@firmward/protocol';
 import { Agent, InProcessTransport, parseJournal } from '../src/index.ts';
 import type { AgentTransition, MemoryHardware, MemoryPlatformHooks } from '../src/index.ts';
+import type { AgentConfig } from '../src/config.ts';
 import { IDENTITY, IMAGE_BYTES, image, newHardware, nextBoot, offerFor, sha256, startImageServer } from './helpers.ts';
 import type { ImageServer } from './helpers.ts';
 
@@ -40,7 +41,7 @@ interface Rig {
   restart(): Promise<Agent>;
 }
 
-async function rig(options: { hardware?: MemoryHardware; hooks?: MemoryPlatformHooks } = {}): Promise<Rig> {
+async function rig(options: { hardware?: MemoryHardware; hooks?: MemoryPlatformHooks; config?: Partial<AgentConfig> } = {}): Promise<Rig> {
   const hardware = options.hardware ?? newHardware();
   const transport = new InProcessTransport();
   const clock = new ManualClock(T0);
@@ -48,7 +49,7 @@ async function rig(options: { hardware?: MemoryHardware; hooks?: MemoryPlatformH
   const make = () => {
     const platform = hardware.platform();
     if (options.hooks) platform.setHooks(options.hooks);
-    const agent = new Agent({ platform, transport, clock, config: CONFIG });
+    const agent = new Agent({ platform, transport, clock, config: { ...CONFIG, ...options.config } });
     agent.onTransition((t) => transitions.push(t));
     return agent;
   };
@@ -204,7 +205,7 @@ describe('Agent: resumable, bounded, verified download', () => {
     await r.agent.stop();
   });
 
-  test('503 answers are retried; a 404 fails at once with image_unavailable', { timeout: 10_000 }, async () => {
+  test('503 answers are retried; a 404 is not retried in place: the device keeps the job, says image_unavailable, and resumes on the next offer', { timeout: 10_000 }, async () => {
     server.behaviour.failNext = 2;
     const r = await rig();
     r.transport.send(offerFor(NEW, server.url('/plug-1.1.0.bin')));
@@ -212,12 +213,49 @@ describe('Agent: resumable, bounded, verified download', () => {
     assert.deepEqual(server.requests.map((q) => q.status), [503, 503, 200]);
 
     const other = await rig();
-    other.transport.send(offerFor(NEW, server.url('/missing.bin'), { jobId: 'job-404' }));
-    const result = await other.transport.waitForEvent(isResult);
-    assert.equal(result.outcome, 'failed');
-    assert.equal(result.code, 'image_unavailable');
+    other.transport.send(offerFor(NEW, server.url('/missing.bin'), { jobId: 'job-404', offerSeq: 1 }));
+    const refusal = await other.transport.waitForEvent((e): e is AckEvent => e.type === 'ack' && !e.accepted);
+    assert.equal(refusal.code, 'image_unavailable');
+    assert.equal(refusal.offerSeq, 1, 'the refusal names the offer it answers');
+    await other.agent.settled();
+    assert.equal(other.transport.events.filter(isResult).length, 0, 'nothing ended: the hub offers it again');
+    assert.equal(journalOf(other.hardware).job?.phase, 'downloading');
     await r.agent.stop();
     await other.agent.stop();
+  });
+
+  test('a hub away longer than the retry budget: the device keeps the job and its bytes, says hub_unreachable, and resumes where it stopped on the next offer', { timeout: 10_000 }, async () => {
+    const r = await rig({ config: { downloadRetryBudgetMs: 5 * 60_000, downloadRetryDelayMs: 1_000 } });
+    server.behaviour.dropAfterBytes = 24 * 1024;
+    r.transport.send(offerFor(NEW, server.url('/plug-1.1.0.bin'), { offerSeq: 1 }));
+    await r.transport.waitForEvent((e): e is AckEvent => isAck('job-1')(e) && e.accepted);
+    await runUntil(r, () => server.requests.length >= 1 && journalOf(r.hardware).job?.bytesWritten !== 0);
+    server.behaviour.failNext = 1_000_000;
+    const startedAt = r.clock.now();
+    await runUntil(r, () => r.transport.events.some((e) => e.type === 'ack' && !e.accepted));
+    const refusal = r.transport.events.find((e): e is AckEvent => e.type === 'ack' && !e.accepted)!;
+    assert.equal(refusal.code, 'hub_unreachable');
+    assert.equal(refusal.offerSeq, 1);
+    const waited = r.clock.now() - startedAt;
+    assert.ok(waited >= 5 * 60_000 && waited <= 7 * 60_000, `gave up after the budget, not after a count of tries (${waited} ms)`);
+    const tries = server.requests.length;
+    assert.ok(tries < 20, `tries back off (${tries} in ${waited} ms)`);
+    await r.agent.settled();
+    const kept = journalOf(r.hardware).job;
+    assert.equal(kept?.phase, 'downloading');
+    assert.ok((kept?.bytesWritten ?? 0) > 0, 'what was downloaded is kept');
+    assert.equal(r.transport.events.filter(isResult).length, 0, 'the job did not end on the device');
+
+    server.behaviour.failNext = 0;
+    r.transport.send(offerFor(NEW, server.url('/plug-1.1.0.bin'), { offerSeq: 2 }));
+    const again = await r.transport.waitForEvent((e): e is AckEvent => isAck('job-1')(e) && e.accepted && e.offerSeq === 2);
+    assert.equal(again.code, null);
+    await runUntil(r, () => r.transport.events.some(isProgress('downloaded')));
+    const resumed = server.requests.slice(tries).find((q) => q.status === 206);
+    assert.match(resumed?.range ?? '', /^bytes=[1-9]\d*-$/, 'resumed with Range where it stopped');
+    assert.deepEqual(r.hardware.slotBytes('b', NEW.byteLength), NEW);
+    assert.equal(journalOf(r.hardware).job?.offer.offerSeq, 2, 'later answers name the newest offer');
+    await r.agent.stop();
   });
 
   for (const chunked of [false, true]) {
