@@ -52,7 +52,11 @@ export interface HubConfig {
   demoSpeed: number;
   /** null: use (or create) the token stored in the data folder, see owner-token.ts. */
   ownerToken: string | null;
-  engine: { tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number };
+  engine: {
+    tickMs: number; silenceTimeoutSeconds: number; offerResendSeconds: number;
+    /** A device that could not get its update because the hub or the repository was out of reach is offered it again after this long. */
+    unreachableRetrySeconds: number;
+  };
   /** hawkBit's device API for devices whose own client speaks it (SWUpdate); see adapters/hawkbit. */
   ddi: DdiConfig;
   /** Where devices download images: the hub itself (fs), or signed URLs of an S3-compatible store (image-distribution.ts). */
@@ -156,6 +160,7 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'engine.tickMs', kind: 'number', env: 'FIRMWARD_TICK_MS', flag: 'tick-ms' },
   { key: 'engine.silenceTimeoutSeconds', kind: 'number', env: 'FIRMWARD_SILENCE_TIMEOUT_SECONDS', flag: 'silence-timeout-seconds' },
   { key: 'engine.offerResendSeconds', kind: 'number', env: 'FIRMWARD_OFFER_RESEND_SECONDS', flag: 'offer-resend-seconds' },
+  { key: 'engine.unreachableRetrySeconds', kind: 'number', env: 'FIRMWARD_UNREACHABLE_RETRY_SECONDS', flag: 'unreachable-retry-seconds' },
   { key: 'ddi.enabled', kind: 'boolean', env: 'FIRMWARD_DDI_ENABLED', flag: 'ddi' },
   { key: 'ddi.gatewayToken', kind: 'string', env: 'FIRMWARD_DDI_GATEWAY_TOKEN', flag: null, secret: true },
   // Bridges are set in the config file; their broker passwords may come from the environment instead.
@@ -264,6 +269,7 @@ const ConfigSchema = z.strictObject({
     tickMs: wholeNumber(10, 60_000).default(1000),
     silenceTimeoutSeconds: wholeNumber(10, 7 * 24 * 3600).default(900),
     offerResendSeconds: wholeNumber(1, 24 * 3600).default(30),
+    unreachableRetrySeconds: wholeNumber(1, 24 * 3600).default(60),
   }, { error: 'must be an object' }).prefault({}),
   ddi: z.strictObject({
     enabled: flag.default(false),

@@ -14,6 +14,7 @@ import type {
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
 import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
+import { deviceReport } from './device-report.ts';
 import { KeyedMutex } from './home-lock.ts';
 
 export interface EngineConfig {
@@ -21,6 +22,8 @@ export interface EngineConfig {
   tickMs: number;
   /** Re-send an unanswered offer or install go-ahead after this long (commands are idempotent by job id). */
   offerResendSeconds: number;
+  /** A device that could not get its update (the hub or the repository out of reach) is offered it again after this long; 60 s by default. */
+  unreachableRetrySeconds?: number;
   /** Re-read the release source this often. */
   releaseRefreshSeconds: number;
   /**
@@ -47,11 +50,9 @@ export interface EngineDeps {
   onHistory?: (event: NewHistoryEvent) => void;
 }
 
-/** Device refusals that mean "not now" rather than "this is wrong": the job waits again. */
-const TEMPORARY_REFUSALS = new Set(['battery_low', 'battery_unknown', 'device_busy', 'signal_weak', 'signal_unstable', 'storage_low', 'power_unstable', 'not_now']);
-
 /** Planned jobs inserted per transaction: short enough that device messages wait only milliseconds for the store. */
 const PLAN_BATCH_JOBS = 500;
+const DEFAULT_UNREACHABLE_RETRY_SECONDS = 60;
 
 export class RolloutEngine implements GatewayHandler {
   readonly #d: EngineDeps;
@@ -404,6 +405,7 @@ export class RolloutEngine implements GatewayHandler {
       applicableFrom: release.applicableFrom ?? null, applicableTo: release.applicableTo ?? null,
       image: { url: this.#d.imageUrl(release.id), lengthBytes: release.image.lengthBytes, sha256: release.image.sha256 },
       expectedInstallSeconds: release.expectedInstallSeconds,
+      ...(job.offers > 0 && { offerSeq: job.offers }),
       ...this.#targetOf(release),
     };
   }
@@ -521,9 +523,9 @@ export class RolloutEngine implements GatewayHandler {
       if (!job || job.deviceId !== deviceId) return this.onRejected({ deviceId, topic: 'evt', error: `unknown job ${event.jobId}`, at });
       const home = await this.#d.store.getHome(job.homeId);
       if (!home) return;
-      const interpreted = toJobEvent(job, event);
+      const interpreted = deviceReport(job, event, { now: this.#d.clock.now(), unreachableRetrySeconds: this.#d.config.unreachableRetrySeconds ?? DEFAULT_UNREACHABLE_RETRY_SECONDS });
       // A stale or replayed message changes nothing, and says so: nothing is dropped silently.
-      if ('refused' in interpreted) return this.onRejected({ deviceId, topic: 'evt', error: interpreted.refused, at });
+      if ('ignored' in interpreted) return this.onRejected({ deviceId, topic: 'evt', error: interpreted.ignored, at });
       try {
         await this.#apply(home, job, interpreted.event, 'device');
       } catch (error) {
@@ -571,42 +573,6 @@ export class RolloutEngine implements GatewayHandler {
 
   async sendOffer(job: Job): Promise<void> {
     await this.#sendOffer(job);
-  }
-}
-
-/**
- * A device event as a job event, or why it changes nothing. Refusals go to onRejected with that
- * sentence: a message about an update that already ended, or a phase behind the one the hub
- * already recorded (a QoS 1 duplicate or a replay), must never move a job or refresh its deadline.
- */
-function toJobEvent(job: Job, event: DeviceEvent): { event: JobEvent } | { refused: string } {
-  if (isTerminal(job.state)) return { refused: `update ${job.id} already ended (${job.state}); this ${event.type} changes nothing` };
-  switch (event.type) {
-    case 'ack': {
-      if (!isActive(job.state)) return { refused: `update ${job.id} is ${job.state}, not running on the device; this ack changes nothing` };
-      if (event.accepted) return { event: { type: 'heard' } };
-      const code = event.code ?? 'declined';
-      // The device goes on with the install it started (invariant 6): it is still working on this job.
-      if (code === 'cancel_too_late') return { event: { type: 'heard' } };
-      const message = event.message ?? 'The device refused the update.';
-      // A device may refuse the install go-ahead with its own "not now" before it touches anything.
-      if (TEMPORARY_REFUSALS.has(code) && job.state !== 'rebooting' && job.state !== 'confirming') {
-        return { event: { type: 'declined', reasons: [{ code, message: `The device said not now: ${message}` }], recheckAt: null } };
-      }
-      return { event: { type: 'device-failed', code, message: `The device refused the update: ${message}`, rolledBack: false } };
-    }
-    case 'progress':
-      // A phase behind the recorded one is refused by the transition function (illegal_transition).
-      return { event: { type: 'progress', phase: event.phase, percent: event.percent } };
-    case 'result':
-      switch (event.outcome) {
-        case 'installed':
-          return { event: { type: 'reported', version: event.firmwareVersion, healthy: event.healthy } };
-        case 'rolled-back':
-          return { event: { type: 'device-failed', code: event.code ?? 'rolled_back', message: event.message ?? `The new version did not start properly, so the device went back to ${event.firmwareVersion} by itself.`, rolledBack: true } };
-        case 'failed':
-          return { event: { type: 'device-failed', code: event.code ?? 'failed', message: event.message ?? 'The device could not install the update; nothing was changed.', rolledBack: false } };
-      }
   }
 }
 

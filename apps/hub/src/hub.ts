@@ -237,7 +237,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     let baseUrl = '';
     const engine = new RolloutEngine({
       store, gateway, source: engineSource, clock: o.clock, log,
-      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId: instanceIdOf(config.dataDir) },
+      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, unreachableRetrySeconds: config.engine.unreachableRetrySeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId: instanceIdOf(config.dataDir) },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.
       repositoryUrl: (name) => (repositories.get(name) !== null ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),

@@ -45,7 +45,7 @@ describe('loadConfig', () => {
       demo: false,
       demoSpeed: 240,
       ownerToken: null,
-      engine: { tickMs: 1000, silenceTimeoutSeconds: 900, offerResendSeconds: 30 },
+      engine: { tickMs: 1000, silenceTimeoutSeconds: 900, offerResendSeconds: 30, unreachableRetrySeconds: 60 },
       ddi: { enabled: false, tenant: 'DEFAULT', autoRegister: false, homeId: '', pollingSleep: '00:05:00', gatewayToken: null },
       images: { kind: 'fs', endpoint: '', region: 'us-east-1', bucket: '', prefix: '', accessKeyId: '', secretAccessKey: '', forcePathStyle: true, urlExpirySeconds: 900 },
       bridges: {
