@@ -38,8 +38,24 @@ async function connectAll(s: DevicesStart): Promise<void> {
     // An agent publishes its state as soon as it is connected: the hub catches up from it.
     await connection.publishState(fleetState(index, 0));
     devices.push({ index, connection });
+    // …and again on every reconnect: an embedded broker that restarted has lost the retained one.
+    connection.mqtt.on('connect', () => {
+      connection.publishState(fleetState(index, 0)).then(() => reconnected(index), (error: unknown) => log.warn('state after reconnect not sent', { error: String(error) }));
+    });
   });
   tell({ kind: 'connected', devices: devices.length, ms: performance.now() - t });
+}
+
+let watching: Set<number> | null = null;
+let watchCpu: NodeJS.CpuUsage | null = null;
+
+function reconnected(index: number): void {
+  if (watching === null) return;
+  watching.delete(index);
+  if (watching.size > 0) return;
+  watching = null;
+  const cpu = process.cpuUsage(watchCpu ?? undefined);
+  tell({ kind: 'reconnected', devices: devices.length, lastAt: Date.now(), cpuMs: (cpu.user + cpu.system) / 1000 });
 }
 
 /** Round-major: a device's next report comes only after every other device of the slice had its turn. */
@@ -61,6 +77,10 @@ process.on('message', (message: ToDevices) => {
         return connectAll(message);
       case 'publish':
         return publish(message, start?.publishWindow ?? 1);
+      case 'watch-reconnect':
+        watching = new Set(devices.map((d) => d.index));
+        watchCpu = process.cpuUsage();
+        return Promise.resolve();
       case 'exit':
         // The sockets close with the process; the broker publishes the wills to no one.
         process.exit(0);

@@ -85,10 +85,20 @@ export interface DevicesPublish {
   rounds: number;
 }
 
-export type ToDevices = DevicesStart | DevicesPublish | { kind: 'exit' };
+/**
+ * Answered once every device of the process has connected again since this message (after the hub
+ * and its embedded broker restarted) and republished its state, as an agent does on reconnecting.
+ */
+export interface DevicesWatchReconnect {
+  kind: 'watch-reconnect';
+}
+
+export type ToDevices = DevicesStart | DevicesPublish | DevicesWatchReconnect | { kind: 'exit' };
 
 export type FromDevices =
   /** Every device connected (login, will, command subscription, "online") and published its first state, retained. */
   | { kind: 'connected'; devices: number; ms: number }
   | { kind: 'published'; reports: number; ms: number }
+  /** `lastAt`: wall-clock time (Date.now()) the slowest device of the process was back; `cpuMs`: the process's CPU since the watch began. */
+  | { kind: 'reconnected'; devices: number; lastAt: number; cpuMs: number }
   | { kind: 'failed'; error: string };

@@ -35,13 +35,10 @@
  *
  * Numbers only: nothing here asserts on time.
  */
-import { fork } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect } from 'mqtt';
 import { Client, escapeIdentifier } from 'pg';
 import type { EpochMs } from '@firmward/core';
@@ -57,7 +54,8 @@ import type { StoreCallCounts } from './counting-store.ts';
 import { startFleetBroker } from './mqtt-fleet-broker.ts';
 import type { FleetBroker } from './mqtt-fleet-broker.ts';
 import { FLEET_HARDWARE_REVISION, FLEET_VERSION, fleetDeviceId, fleetHomeId, fleetModel, fleetPassword } from './mqtt-fleet-shared.ts';
-import type { FromDevices, ToDevices } from './mqtt-fleet-shared.ts';
+import { forkDevices } from './mqtt-fleet-process.ts';
+import type { DeviceProcess } from './mqtt-fleet-process.ts';
 import { FixedReleaseSource, benchDevice, benchHome, envInt, mib, ms, printMachine, printTable, quantile } from './support.ts';
 
 const DEVICES = envInt('FIRMWARD_BENCH_MQTT_DEVICES', 10_000);
@@ -178,47 +176,6 @@ class CountingHandler implements GatewayHandler {
   onRejected(info: { deviceId: string | null; topic: string; error: string; at: EpochMs }): void {
     this.#engine.onRejected(info);
   }
-}
-
-// ── the device processes ────────────────────────────────────────────────────────────────────
-
-interface DeviceProcess {
-  /** Sends `message` and resolves with the process's answer of kind `reply`. */
-  ask<K extends FromDevices['kind']>(message: ToDevices, reply: K): Promise<Extract<FromDevices, { kind: K }>>;
-  exit(): Promise<void>;
-  kill(): void;
-}
-
-function forkDevices(): DeviceProcess {
-  // No inherited flags: a --cpu-prof of the hub should profile the hub, not the load.
-  const child: ChildProcess = fork(fileURLToPath(new URL('./mqtt-fleet-devices.ts', import.meta.url)), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let waiting: { kind: FromDevices['kind']; resolve: (m: FromDevices) => void; reject: (e: Error) => void } | null = null;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.on('message', (message: FromDevices) => {
-    const w = waiting;
-    if (w === null) return;
-    waiting = null;
-    if (message.kind === 'failed') w.reject(new Error(`a device process failed: ${message.error}`));
-    else if (message.kind === w.kind) w.resolve(message);
-    else w.reject(new Error(`a device process answered "${message.kind}" instead of "${w.kind}"`));
-  });
-  child.once('exit', (code) => waiting?.reject(new Error(`a device process exited with ${code}`)));
-  return {
-    ask<K extends FromDevices['kind']>(message: ToDevices, reply: K) {
-      return new Promise<Extract<FromDevices, { kind: K }>>((resolve, reject) => {
-        waiting = { kind: reply, resolve: (m) => resolve(m as Extract<FromDevices, { kind: K }>), reject };
-        child.send(message);
-      });
-    },
-    async exit() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.send({ kind: 'exit' } satisfies ToDevices);
-      await exited;
-    },
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
-  };
 }
 
 // ── measuring one live phase ────────────────────────────────────────────────────────────────

@@ -14,6 +14,7 @@ import type { CredentialCheck, Principal } from './acl.ts';
 import { consoleLogger } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
 import { PacketSizeGuard } from './packet-size-guard.ts';
+import { IndexedRetainedPersistence } from './retained-index.ts';
 
 /**
  * Room for everything around a payload in one MQTT packet: topic, packet id, and a CONNECT's
@@ -100,6 +101,7 @@ export class EmbeddedBroker {
 
   async #start(): Promise<BrokerAddress> {
     const aedes = await Aedes.createBroker({
+      persistence: new IndexedRetainedPersistence(),
       preConnect: (client, packet, callback) => {
         // The will is checked together with the login, once we know who is connecting.
         this.#wills.set(client, packet.will ?? null);
@@ -279,11 +281,17 @@ function notAuthorized(reason: string): AuthenticateError {
   return Object.assign(new Error(reason), { returnCode: NOT_AUTHORIZED });
 }
 
+/** Connections the kernel holds for us before we accept them (see listen). */
+const LISTEN_BACKLOG = 4096;
+
 function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen(port, host, () => {
+    // A hub restart brings every device back within a second or two; with Node's default backlog
+    // (511) the kernel drops the SYNs beyond it and those devices wait out TCP's retransmit backoff
+    // (1, 3, 7 s…). The kernel caps this at net.core.somaxconn (4096 on current Linux).
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', onError);
       const address = server.address();
       if (address === null || typeof address === 'string') reject(new FirmwardError('internal', 'The MQTT broker did not report its port.'));
