@@ -16,6 +16,9 @@ import type { DeviceProfile } from './profile.ts';
 import { SeededRandom } from './random.ts';
 import { SimulatedPlatform } from './simulated-platform.ts';
 
+/** Pause before the agent tries to start again after its connection failed (the agent's own default). */
+const AGENT_START_RETRY_MS = 1000;
+
 export interface SimulatedDeviceDeps {
   clock: Clock;
   /** A new connection to the hub for each boot of the device (a restart ends the old session). */
@@ -258,21 +261,29 @@ export class SimulatedDevice {
         return true;
       },
     });
-    const link = new SimulatedLink(this.#deps.connect(this.profile.identity), () => this.#silent);
-    await link.setDown(this.#down);
-    const agent = new Agent({
-      platform, transport: link, clock,
-      ...(this.#deps.agentConfig ? { config: this.#deps.agentConfig } : {}),
-      log: this.#log,
-      ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
-      ...(this.#deps.verifier ? { verifier: this.#deps.verifier } : {}),
-    });
-    this.#boot = { agent, link };
-    try {
-      await agent.start();
-    } catch (error) {
-      this.#log.warn('The agent did not start.', { device: this.id, error: error instanceof Error ? error.message : String(error) });
-      return;
+    // Start until it works, as the real agent's main does: a broker that drops the connection
+    // while the agent says hello (a hub killed at that moment) is tried again a second later.
+    let agent: Agent;
+    for (;;) {
+      const link = new SimulatedLink(this.#deps.connect(this.profile.identity), () => this.#silent);
+      await link.setDown(this.#down);
+      agent = new Agent({
+        platform, transport: link, clock,
+        ...(this.#deps.agentConfig ? { config: this.#deps.agentConfig } : {}),
+        log: this.#log,
+        ...(this.#deps.fetch ? { fetch: this.#deps.fetch } : {}),
+        ...(this.#deps.verifier ? { verifier: this.#deps.verifier } : {}),
+      });
+      this.#boot = { agent, link };
+      try {
+        await agent.start();
+        break;
+      } catch (error) {
+        this.#log.warn('The agent did not start; trying again.', { device: this.id, error: error instanceof Error ? error.message : String(error) });
+        await this.#retire();
+        await clock.sleep(AGENT_START_RETRY_MS);
+        if (generation !== this.#generation || !this.hardware.poweredOn) return;
+      }
     }
     for (const listener of [...this.#agentListeners]) listener(agent);
   }
