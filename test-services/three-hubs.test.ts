@@ -30,6 +30,7 @@ import type { RolloutView } from '../apps/cli/src/client.ts';
 import { FLEET_TARGET_VERSION, fleetHomeId, publishFleetRelease, seedFleet } from '../apps/hub/test/fixtures/fleet-fixture.ts';
 import type { FleetSecrets } from '../apps/hub/test/fixtures/fleet-fixture.ts';
 import { Child } from '../apps/hub/test/fixtures/child-process.ts';
+import { waitFor } from '../apps/hub/test/fixtures/hub-api.ts';
 import { freePort } from '../packages/ports/testing/free-port.ts';
 import { startMosquitto } from './mosquitto-broker.ts';
 import type { RunningMosquitto } from './mosquitto-broker.ts';
@@ -84,27 +85,6 @@ after(async () => {
   await db?.drop();
   await Promise.all(tempDirs.map((d) => rm(d, { recursive: true, force: true })));
 });
-
-/** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`; fails with `what` and the context. */
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, context: () => string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: string | null = null;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-      lastError = null;
-    } catch (error) {
-      // A failed assertion inside the probe is the answer; anything else (a hub not up yet) is retried.
-      if (error instanceof assert.AssertionError) throw error;
-      lastError = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`Timed out after ${timeoutMs / 1000} s waiting for ${what}.${lastError ? ` Last error: ${lastError}` : ''}\n${context()}`);
-    }
-    await sleep(100);
-  }
-}
 
 function isJobState(value: unknown): value is JobState {
   return typeof value === 'string' && (JOB_STATES as readonly string[]).includes(value);
