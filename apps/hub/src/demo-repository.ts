@@ -6,7 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ReleaseRepository } from '@firmward/release-tool';
+import { INSECURE_FAST_KDF, ReleaseRepository } from '@firmward/release-tool';
 import type { ReleaseCustomInput } from '@firmward/tuf';
 import type { RepositoryConfig } from './config.ts';
 
@@ -38,7 +38,8 @@ export async function publishReleases(dir: string, name: string, releases: reado
   const publishedDir = path.join(dir, 'published');
   const imagesDir = path.join(dir, 'images');
   const vendors = [...new Set(releases.map((r) => r.custom.vendor))];
-  const options = { passphrase: DEMO_KEY_PASSPHRASE, ...(o.now && { now: o.now }) };
+  // The demo's keys protect nothing (see above): encrypted the fast way, so a demo starts at once.
+  const options = { passphrase: DEMO_KEY_PASSPHRASE, keyFileKdf: INSECURE_FAST_KDF, ...(o.now && { now: o.now }) };
   const { repository } = await ReleaseRepository.init(workDir, { vendors: vendors.map((vendor) => ({ name: vendor })) }, options);
   await mkdir(imagesDir, { recursive: true });
   for (const release of releases) {

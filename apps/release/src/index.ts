@@ -15,8 +15,11 @@ export type { VerifiedTarget, VerifyOptions, VerifyReport } from './verify.ts';
 export { fromClientError } from './client-errors.ts';
 export { serveFolder } from './static-server.ts';
 export type { ServedFolder } from './static-server.ts';
-export { Keyring, generateSigningKey, keyIdOf, loadSigningKey, publicKeyJson, readPublicKey, writeKeyFile, writePublicKeyFile } from './keys.ts';
-export type { PublicKeyInfo, PublicKeyJson, SigningKey } from './keys.ts';
+export {
+  INSECURE_FAST_KDF, KEY_FILE_KDF, Keyring, generateSigningKey, keyFileEncryption, keyIdOf, loadSigningKey, publicKeyJson, readPublicKey, writeKeyFile,
+  writePublicKeyFile,
+} from './keys.ts';
+export type { KeyFileEncryption, KeyFileKdf, PublicKeyInfo, PublicKeyJson, SigningKey, WriteKeyFileOptions } from './keys.ts';
 export type { BeforeWrite } from './atomic.ts';
 export { registerReleaseCommands } from './cli.ts';
 export type { ReleaseCliIo } from './cli.ts';

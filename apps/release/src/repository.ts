@@ -20,6 +20,7 @@ import { releaseCustomSchema, targetPath, vendorDelegation } from '@firmward/tuf
 import { copyFileAtomic, hashFile, linkTarget, noFaults, removeAllBut, swapLink, writeFolder } from './atomic.ts';
 import type { BeforeWrite } from './atomic.ts';
 import { Keyring, generateSigningKey, loadSigningKey, publicKeyJson, readPublicKey, writeKeyFile } from './keys.ts';
+import type { KeyFileKdf } from './keys.ts';
 import type { PublicKeyJson, SigningKey } from './keys.ts';
 import { withLock } from './lock.ts';
 import {
@@ -55,6 +56,8 @@ export interface RepositoryOptions {
   now?: () => EpochMs;
   /** Fault injection: called before each file is written. */
   beforeWrite?: BeforeWrite;
+  /** How new (and upgraded) key files are encrypted: default KEY_FILE_KDF; tests and the demo use INSECURE_FAST_KDF. */
+  keyFileKdf?: Readonly<KeyFileKdf>;
 }
 
 /** Keys for one role: existing key files (their public halves), plus fresh keys up to `keyCount`. */
@@ -194,7 +197,10 @@ export class ReleaseRepository {
   private constructor(dir: string, state: State, options: RepositoryOptions) {
     this.dir = dir;
     const keyDirs = options.keyDirs !== undefined && options.keyDirs.length > 0 ? options.keyDirs.map((d) => resolve(d)) : [join(dir, 'keys')];
-    this.keyring = new Keyring(keyDirs, options.passphrase);
+    this.keyring = new Keyring(keyDirs, options.passphrase, {
+      ...(options.beforeWrite !== undefined && { beforeWrite: options.beforeWrite }),
+      ...(options.keyFileKdf !== undefined && { kdf: options.keyFileKdf }),
+    });
     this.#newKeysDir = options.newKeysDir === undefined ? keyDirs[0] ?? join(dir, 'keys') : resolve(options.newKeysDir);
     this.#now = options.now ?? Date.now;
     this.#beforeWrite = options.beforeWrite ?? noFaults;
@@ -495,7 +501,7 @@ export class ReleaseRepository {
         keys = await this.keyring.signers([...allowed]);
       } else {
         keys = [];
-        for (const file of keyFiles) keys.push(await loadSigningKey(resolve(file), this.keyring.passphrase()));
+        for (const file of keyFiles) keys.push(await loadSigningKey(resolve(file), this.keyring.passphrase(), this.keyring.keyFileOptions));
       }
       for (const key of keys) {
         if (!allowed.has(key.keyId)) {
@@ -585,7 +591,7 @@ export class ReleaseRepository {
 
   async #createKey(role: string, created: CreatedKey[]): Promise<SigningKey> {
     const key = generateSigningKey();
-    const file = await writeKeyFile(this.#newKeysDir, role, key, this.keyring.passphrase(), this.#beforeWrite);
+    const file = await writeKeyFile(this.#newKeysDir, role, key, this.keyring.passphrase(), this.keyring.keyFileOptions);
     this.keyring.remember(key, { keyId: key.keyId, publicKeyHex: key.publicKeyHex, label: role, file, hasPrivateKey: true });
     created.push({ role, keyId: key.keyId, file });
     return key;
