@@ -221,6 +221,19 @@ describe('the DDI edge', () => {
       await beyond.arrayBuffer();
     });
 
+    test('several ranges at once (SWUpdate\'s zchunk delta updates): 206 multipart/byteranges, each part those bytes', async () => {
+      const client = await identified(h);
+      const { download } = await offeredAndSeen(h, client);
+      const res = await fetch(download, { headers: { authorization: `GatewayToken ${GATEWAY_TOKEN}`, range: 'bytes=0-99,30000-30009' } });
+      assert.equal(res.status, 206);
+      const boundary = /^multipart\/byteranges; boundary=(\S+)$/.exec(res.headers.get('content-type') ?? '')?.[1];
+      assert.ok(boundary, `multipart: ${res.headers.get('content-type')}`);
+      const part = (start: number, end: number) => Buffer.concat([
+        Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${start}-${end}/${IMAGE_BYTES}\r\n\r\n`), h.image.bytes.subarray(start, end + 1),
+      ]);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.concat([part(0, 99), part(30000, 30009), Buffer.from(`\r\n--${boundary}--\r\n`)]));
+    });
+
     test('a download cut short is not "downloaded"; resuming from where it stopped completes it', async () => {
       const client = await identified(h);
       const { download } = await offeredAndSeen(h, client);

@@ -344,6 +344,29 @@ describe('/firmware/:releaseId', () => {
     });
   }
 
+  test('several ranges (bytes=0-0,2-2) → 206 multipart/byteranges with exactly those bytes, not the whole image', async () => {
+    const { request } = setup(known);
+    const res = await request('GET', '/firmware/acme/plug-2/1.3.0', { token: null, headers: { range: 'bytes=0-0,2-2,500-509' } });
+    assert.equal(res.status, 206);
+    const boundary = /^multipart\/byteranges; boundary=(\S+)$/.exec(res.headers.get('content-type') ?? '')?.[1];
+    assert.ok(boundary, `multipart: ${res.headers.get('content-type')}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    assert.equal(res.headers.get('content-length'), String(body.length));
+    const part = (start: number, end: number) => Buffer.concat([
+      Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes ${start}-${end}/1000\r\n\r\n`), image.subarray(start, end + 1),
+    ]);
+    assert.deepEqual(body, Buffer.concat([part(0, 0), part(2, 2), part(500, 509), Buffer.from(`\r\n--${boundary}--\r\n`)]));
+  });
+
+  for (const range of ['bytes=abc', 'bytes=9-2', 'bytes=0-,0-']) {
+    test(`Range ${range} (malformed or overlapping) → 200 with the whole image`, async () => {
+      const { request } = setup(known);
+      const res = await request('GET', '/firmware/acme/plug-2/1.3.0', { token: null, headers: { range } });
+      assert.equal(res.status, 200);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), image);
+    });
+  }
+
   test('an unknown release is 404, and so is a path-like id', async () => {
     const { request } = setup(known);
     for (const path of ['/firmware/acme/plug-2/2.0.0', '/firmware/../../etc/passwd', '/firmware/%2E%2E%2Fsecret']) {

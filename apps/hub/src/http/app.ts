@@ -2,14 +2,15 @@
  * The hub's HTTP edge: parse, call the HubService, map. Nothing here decides anything about
  * updates; errors become statuses only in errors.ts (STYLE principle 8).
  */
+import { stat } from 'node:fs/promises';
 import { Hono } from 'hono';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { streamSSE } from 'hono/streaming';
-import { serveStatic } from '@hono/node-server/serve-static';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
+import { sendFile } from '@firmward/http-common';
 import type { HistoryEvent } from '@firmward/ports';
 import type { HubService } from '../service.ts';
 import { BRIDGE_NAMES, bridgePatchSchema } from '../bridge-settings.ts';
@@ -270,13 +271,15 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     // With an image store that signs URLs, the bytes come from there; every resume asks again.
     const elsewhere = opts.imageRedirect === undefined ? null : await opts.imageRedirect(releaseId);
     if (elsewhere !== null) return c.redirect(elsewhere, 302);
-    // @hono/node-server's serveStatic streams the file and answers Range requests (206 / 416),
-    // which is what lets a device resume an interrupted download.
-    const response = await serveStatic({ path })(c, () => Promise.resolve());
-    if (!response) throw missing();
-    response.headers.set('Content-Type', 'application/octet-stream');
-    response.headers.set('Accept-Ranges', 'bytes');
-    return response;
+    // Range lets a device resume an interrupted download, and several ranges at once (zchunk
+    // delta updates) come back as multipart/byteranges: @firmward/http-common, as for DDI downloads.
+    const found = await stat(path).catch(() => null);
+    if (found === null || !found.isFile()) throw missing();
+    return sendFile(c, {
+      path, size: found.size, contentType: 'application/octet-stream', lastModified: found.mtime,
+      // nginx's tag (mtime and length): a device resuming with If-Range gets the rest of the same file.
+      etag: `"${Math.floor(found.mtimeMs / 1000).toString(16)}-${found.size.toString(16)}"`,
+    });
   });
 
   // --- the makers' signed metadata, mirrored for devices ---
