@@ -4,6 +4,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import type { SQLInputValue, StatementSync } from 'node:sqlite';
 import type { Row } from '@firmward/sql-common';
+import { ownerOnlyDatabase } from './owner-only.ts';
 
 export interface ConnectionOptions {
   path: string;
@@ -20,6 +21,7 @@ export class Connection {
   }
 
   static open(options: ConnectionOptions): Connection {
+    ownerOnlyDatabase(options.path);
     const db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs, enableForeignKeyConstraints: true });
     try {
       // WAL lets readers in other processes (CLI, a second hub) run while the hub writes.

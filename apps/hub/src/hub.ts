@@ -16,6 +16,7 @@ import { EmbeddedBrokerAccess, MosquittoFilesAccess } from './broker-access.ts';
 import type { BrokerAccess } from './broker-access.ts';
 import type { HubConfig } from './config.ts';
 import { DashboardAuth } from './dashboard-auth.ts';
+import { ownerOnlyFolder } from './data-folder.ts';
 import { RolloutEngine } from './engine.ts';
 import { BridgeSettings, withSavedBridges } from './bridge-settings.ts';
 import { createBridges } from './bridges.ts';
@@ -64,7 +65,8 @@ async function openStore(config: HubConfig, log: Logger): Promise<Store> {
   switch (config.store.kind) {
     case 'sqlite': {
       const storePath = config.store.path;
-      mkdirSync(path.dirname(storePath), { recursive: true });
+      // A folder made for it is owner-only; the files themselves are made 0600 by the store.
+      mkdirSync(path.dirname(storePath), { recursive: true, mode: 0o700 });
       return SqliteStore.open(storePath);
     }
     case 'postgres': {
@@ -114,7 +116,7 @@ function instanceIdOf(dataDir: string): string {
 
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
   const log = o.log;
-  mkdirSync(config.dataDir, { recursive: true });
+  ownerOnlyFolder(config.dataDir, log);
   const store = await openStore(config, log);
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stop = async () => {

@@ -8,7 +8,8 @@ import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSyn
 import { dirname } from 'node:path';
 
 export function writeSecretFile(file: string, content: string): void {
-  mkdirSync(dirname(file), { recursive: true });
+  // A folder made here is the data folder's first appearance (the owner token): owner-only from the start (data-folder.ts).
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(temp, 'wx', 0o600);
   try {
