@@ -82,15 +82,17 @@ describe('attacks on the signed repository', () => {
     assert.equal(reason?.code, 'signature_invalid');
   });
 
-  test('one byte flipped in the published image: the hub does not mirror it; an offer of the flipped image is refused by the device', async () => {
+  test('one byte flipped in the published image: the hub does not mirror it and withholds the release; an offer of the flipped image is refused by the device', async () => {
     const maker = await fresh();
     const hubDir = dir('hub-');
-    const source = hubSource(maker, hubDir);
-    const plug = await trustedPlug(source);
+    const plug = await trustedPlugFrom(maker);
     const published = publishedImage(maker, plug);
     const bytes = await readFile(published);
     bytes[100] = bytes[100]! ^ 0x01;
     await writeFile(published, bytes);
+    const source = hubSource(maker, hubDir);
+    assert.deepEqual((await source.refresh()).map((r) => r.id), ['globex/Cam/2.0.0'], 'the release is withheld before anything is planned');
+    assert.deepEqual(source.refusedImages().map((r) => [r.releaseId, r.code]), [[plug.id, 'image_hash_mismatch']]);
     await refused(source.imagePath(plug), 'image_hash_mismatch');
     assert.equal(existsSync(path.join(hubDir, 'images', plug.image.sha256)), false, 'nothing mirrored');
     const device = await deviceTrust(maker, dir('device-'));
@@ -99,13 +101,15 @@ describe('attacks on the signed repository', () => {
   });
 
   for (const [what, delta] of [['longer', 7], ['shorter', -7]] as const) {
-    test(`an image ${what} than declared: the hub stops reading and refuses it; the device refuses an offer of that length`, async () => {
+    test(`an image ${what} than declared: the hub stops reading, refuses it and withholds the release; the device refuses an offer of that length`, async () => {
       const maker = await fresh();
-      const source = hubSource(maker, dir('hub-'));
-      const plug = await trustedPlug(source);
+      const plug = await trustedPlugFrom(maker);
       const published = publishedImage(maker, plug);
       const bytes = await readFile(published);
       await writeFile(published, delta > 0 ? Buffer.concat([bytes, Buffer.alloc(delta, 1)]) : bytes.subarray(0, bytes.length + delta));
+      const source = hubSource(maker, dir('hub-'));
+      assert.deepEqual((await source.refresh()).map((r) => r.id), ['globex/Cam/2.0.0'], 'the release is withheld before anything is planned');
+      assert.deepEqual(source.refusedImages().map((r) => [r.releaseId, r.code]), [[plug.id, 'image_length_mismatch']]);
       await refused(source.imagePath(plug), 'image_length_mismatch');
       const device = await deviceTrust(maker, dir('device-'));
       const reason = await device.check(offerOf(plug, maker.url, { image: { url: 'x', lengthBytes: plug.image.lengthBytes + delta, sha256: plug.image.sha256 } }), PLUG_DEVICE);
@@ -226,11 +230,11 @@ describe('attacks on the signed repository', () => {
     const plug = await trustedPlug(source);
     const device = await deviceTrust(maker, dir('device-'));
     const offer = offerOf(plug, maker.url);
-    assert.equal((await device.check(offer, { ...PLUG_DEVICE, model: 'SmartBulb' }))?.code, 'incompatible');
-    assert.equal((await device.check(offer, { ...PLUG_DEVICE, hardwareRevision: 'rev1' }))?.code, 'incompatible');
+    assert.equal((await device.check(offer, { ...PLUG_DEVICE, model: 'SmartBulb' }))?.code, 'model_mismatch');
+    assert.equal((await device.check(offer, { ...PLUG_DEVICE, hardwareRevision: 'rev1' }))?.code, 'hardware_mismatch');
     assert.equal((await device.check(offer, { ...PLUG_DEVICE, firmwareVersion: '1.3.0' }))?.code, 'downgrade');
     // A hub that rewrites the offer's copy of the fields gains nothing: the signed ones decide.
-    assert.equal((await device.check({ ...offer, hardwareRevisions: ['rev1'] }, { ...PLUG_DEVICE, hardwareRevision: 'rev1' }))?.code, 'incompatible');
+    assert.equal((await device.check({ ...offer, hardwareRevisions: ['rev1'] }, { ...PLUG_DEVICE, hardwareRevision: 'rev1' }))?.code, 'hardware_mismatch');
     await maker.repo.retract('acme/SmartPlug/1.1.0', 'Bricks plugs made before 2025.');
     await maker.publish();
     const after = (await source.refresh()).find((r) => r.id === plug.id);

@@ -33,7 +33,10 @@ export const CAMERA: ReleaseCustomInput = {
 export const PLUG_DEVICE = { vendor: 'acme', model: 'SmartPlug', hardwareRevision: 'rev2', firmwareVersion: '1.0.0' };
 
 export function imageOf(custom: ReleaseCustomInput, fill = 0x5a): Uint8Array {
-  return new Uint8Array(4096 + custom.version.length).fill(fill);
+  // Each release's own bytes: two releases with one image would share the hub's verified copy.
+  const image = new Uint8Array(4096 + custom.version.length).fill(fill);
+  image.set(new TextEncoder().encode(`${custom.vendor}/${custom.model}/${custom.version}`));
+  return image;
 }
 
 export class Maker {

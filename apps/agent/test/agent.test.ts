@@ -323,13 +323,13 @@ describe('Agent: resumable, bounded, verified download', () => {
 
 describe('Agent: refuses what is not for it', () => {
   const cases: { name: string; overrides: Parameters<typeof offerFor>[2]; code: string }[] = [
-    { name: 'another model', overrides: { model: 'Bulb' }, code: 'incompatible' },
-    { name: 'another vendor', overrides: { vendor: 'Other' }, code: 'incompatible' },
-    { name: 'a hardware revision not listed', overrides: { hardwareRevisions: ['rev1'] }, code: 'incompatible' },
+    { name: 'another model', overrides: { model: 'Bulb' }, code: 'model_mismatch' },
+    { name: 'another vendor', overrides: { vendor: 'Other' }, code: 'model_mismatch' },
+    { name: 'a hardware revision not listed', overrides: { hardwareRevisions: ['rev1'] }, code: 'hardware_mismatch' },
     { name: 'a downgrade', overrides: { version: '0.9.0' }, code: 'downgrade' },
     { name: 'the same version', overrides: { version: '1.0.0' }, code: 'already_up_to_date' },
-    { name: 'an installed version below applicableFrom', overrides: { applicableFrom: '1.0.5' }, code: 'incompatible' },
-    { name: 'an installed version above applicableTo', overrides: { applicableTo: '0.9.9' }, code: 'incompatible' },
+    { name: 'an installed version below applicableFrom', overrides: { applicableFrom: '1.0.5' }, code: 'not_applicable_from' },
+    { name: 'an installed version above applicableTo', overrides: { applicableTo: '0.9.9' }, code: 'not_applicable_from' },
     { name: 'a version that cannot be compared', overrides: { version: '20260315' }, code: 'version_ambiguous' },
   ];
   for (const c of cases) {

@@ -57,7 +57,11 @@ function weaknessLines(devices: readonly DeviceView[]): string[] {
 /** Homes, each with its devices and the one sentence that says what happens to each. */
 export function formatStatus(homes: readonly HomeView[], devices: readonly DeviceView[], repositories: HealthView['repositories'] = []): string {
   // A refused repository first: nothing new from that maker reaches any home until it is fixed.
-  const refused = repositories.filter((r) => !r.trusted).map((r) => `Release repository ${r.name} refused (${r.code ?? 'unknown'}): ${r.message ?? ''}`);
+  const refused = [
+    ...repositories.filter((r) => !r.trusted).map((r) => `Release repository ${r.name} refused (${r.code ?? 'unknown'}): ${r.message ?? ''}`),
+    // A withheld image is never offered, so nothing halts; the person should still know why an update does not come.
+    ...repositories.flatMap((r) => (r.refusedImages ?? []).map((i) => `Release ${i.releaseId} from ${r.name} withheld (${i.code}): ${i.message}`)),
+  ];
   const head = refused.length > 0 ? `${refused.join('\n')}\n\n` : '';
   if (homes.length === 0) return `${head}No homes yet: add yours with "firmward home add <name>", or in the dashboard.`;
   const blocks = homes.map((home) => {

@@ -57,8 +57,8 @@ describe('firmward CLI', () => {
 
   test('status names a maker\'s repository the hub refuses, with its code and sentence, before the homes', async () => {
     fake.repositories = [
-      { name: 'acme', trusted: false, code: 'metadata_expired', message: 'The signed release list of acme has expired, so no update from it is trusted until the maker refreshes it.' },
-      { name: 'globex', trusted: true, code: null, message: null },
+      { name: 'acme', trusted: false, code: 'metadata_expired', message: 'The signed release list of acme has expired, so no update from it is trusted until the maker refreshes it.', refusedImages: [] },
+      { name: 'globex', trusted: true, code: null, message: null, refusedImages: [] },
     ];
     try {
       const { code, stdout } = await firmward(['--token', TOKEN, 'status']);

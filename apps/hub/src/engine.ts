@@ -16,6 +16,7 @@ import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol'
 import { PROTOCOL_VERSION } from '@firmward/protocol';
 import { deviceReport } from './device-report.ts';
 import { KeyedMutex } from './home-lock.ts';
+import { NotApplicableNotes } from './not-applicable.ts';
 
 export interface EngineConfig {
   /** How often the engine looks at every home (clock time). */
@@ -60,6 +61,7 @@ export class RolloutEngine implements GatewayHandler {
   readonly #homes = new KeyedMutex();
   #releases = new Map<string, Release>();
   #releasesRefreshedAt: EpochMs = -Infinity;
+  readonly #notApplicable: NotApplicableNotes;
   #planDirty = true;
   #prunedAt: EpochMs = -Infinity;
   #listeningSince: EpochMs = 0;
@@ -80,6 +82,7 @@ export class RolloutEngine implements GatewayHandler {
     this.#log = deps.log.child('engine');
     this.#instanceId = deps.config.instanceId ?? crypto.randomUUID();
     this.#claimLeaseMs = deps.config.claimLeaseMs ?? Math.max(3 * deps.config.tickMs, 5_000);
+    this.#notApplicable = new NotApplicableNotes({ store: deps.store, onHistory: (event) => deps.onHistory?.(event) });
   }
 
   get releases(): ReadonlyMap<string, Release> {
@@ -123,6 +126,11 @@ export class RolloutEngine implements GatewayHandler {
 
   markPlanDirty(): void {
     this.#planDirty = true;
+  }
+
+  /** Reads the releases again at the next tick (an image that was withheld has verified). */
+  refreshReleasesSoon(): void {
+    this.#releasesRefreshedAt = -Infinity;
   }
 
   /** One pass over everything. Public so tests and benchmarks can drive the engine step by step. */
@@ -234,6 +242,7 @@ export class RolloutEngine implements GatewayHandler {
       skipped,
       ignored: new Set(devices.filter((d) => d.ignored).map((d) => d.id)),
     });
+    await this.#notApplicable.record(plan.noJob, new Map(devices.map((d) => [d.id, d])), now);
     let created = 0;
     for (let i = 0; i < plan.jobs.length; i += PLAN_BATCH_JOBS) {
       created += await this.#insertPlanned(plan.jobs.slice(i, i + PLAN_BATCH_JOBS).map((p) => {

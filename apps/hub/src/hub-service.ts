@@ -6,8 +6,8 @@ import {
   DEFAULT_ROLLOUT_RULES, FirmwardError, actOnRollout, assignWaves, effectiveWindow, isActive, isTerminal, newJob, newRollout, planReleases,
   rolloutProgress,
 } from '@firmward/core';
-import type { EpochMs, Home, HomeSettings, Job, Release, Rollout, RolloutAction, Vulnerability } from '@firmward/core';
-import type { Clock, DeviceRow, EventQuery, HistoryEvent, NewHistoryEvent, Store } from '@firmward/ports';
+import type { EpochMs, ErrorCode, Home, HomeSettings, Job, Release, Rollout, RolloutAction, Vulnerability } from '@firmward/core';
+import type { Clock, DeviceRow, EventQuery, HistoryEvent, ImageRefusal, NewHistoryEvent, Store } from '@firmward/ports';
 import type { RolloutEngine } from './engine.ts';
 import { stripRow } from './engine.ts';
 import { checkHomeSettings, definedOnly } from './home-settings.ts';
@@ -25,7 +25,7 @@ export interface HubServiceDeps {
   gatewayName: string | (() => string);
   mqtt: { host: string; port: number } | null;
   /** Where releases come from, and why a repository is refused right now. */
-  sources?: Pick<ReleaseSources, 'refusals' | 'names'>;
+  sources?: Pick<ReleaseSources, 'refusals' | 'names' | 'refusedImagesOf'>;
   /** How each device is reached ("agent", "ddi", "zigbee2mqtt", …). */
   protocolOf?: (deviceId: string) => string;
   /** False while the hub starts (health says so; device routes answer 503 meanwhile). */
@@ -62,7 +62,8 @@ export class DefaultHubService implements HubService {
     const refusals = this.#d.sources?.refusals ?? new Map<string, SourceRefusal>();
     const repositories = (this.#d.sources?.names ?? []).map((name) => {
       const refused = refusals.get(name);
-      return refused ? { name, trusted: false, code: refused.code, message: refused.message } : { name, trusted: true, code: null, message: null };
+      const refusedImages = this.#d.sources?.refusedImagesOf(name) ?? [];
+      return refused ? { name, trusted: false, code: refused.code, message: refused.message, refusedImages } : { name, trusted: true, code: null, message: null, refusedImages };
     });
     return { status: this.#d.ready?.() === false ? 'starting' : 'ok', version: this.#d.version, now: this.#d.clock.now(), store: this.#d.store.kind, gateway: typeof this.#d.gatewayName === 'function' ? this.#d.gatewayName() : this.#d.gatewayName, mqtt: this.#d.mqtt, repositories };
   }
@@ -77,6 +78,24 @@ export class DefaultHubService implements HubService {
       const event: NewHistoryEvent = {
         at: now, homeId: home.id, deviceId: null, jobId: null, kind: 'decision', from: null, to: null,
         code: refusal.code, message: refusal.message, actor: 'hub',
+      };
+      await this.#d.store.appendEvent(event);
+      this.publish(event);
+    }
+  }
+
+  /**
+   * A release was withheld because its image at the maker's server did not verify: the history of
+   * every home it would have reached (a device of that model and hardware revision) says so once.
+   */
+  async recordImageRefusal(release: Release, refusal: Pick<ImageRefusal, 'code' | 'message'>): Promise<void> {
+    const now = this.#d.clock.now();
+    const devices = await this.#d.store.listDevices();
+    const homes = new Set(devices.filter((d) => d.vendor === release.vendor && d.model === release.model && release.hardwareRevisions.includes(d.hardwareRevision)).map((d) => d.homeId));
+    for (const homeId of [...homes].sort()) {
+      const event: NewHistoryEvent = {
+        at: now, homeId, deviceId: null, jobId: null, kind: 'decision', from: null, to: null,
+        code: refusal.code, message: `${release.vendor} ${release.model} ${release.version}: ${refusal.message}`, actor: 'hub',
       };
       await this.#d.store.appendEvent(event);
       this.publish(event);
@@ -146,7 +165,7 @@ export class DefaultHubService implements HubService {
     const planned = plan.jobs[0];
     if (!planned) {
       const why = plan.noJob[0]?.reason;
-      throw new FirmwardError(why?.code === 'already_up_to_date' ? 'already_up_to_date' : 'incompatible', why?.message ?? 'There is no update for this device.');
+      throw new FirmwardError(why !== undefined && REFUSAL_CODES.has(why.code) ? why.code as ErrorCode : 'incompatible', why?.message ?? 'There is no update for this device.');
     }
     const job = newJob({
       id: crypto.randomUUID(), homeId: device.homeId, deviceId: device.id, releaseId: planned.releaseId,
@@ -491,6 +510,11 @@ export function jobView(job: Job): JobView {
     forcedBy: job.forcedBy, requestedBy: job.requestedBy, createdAt: job.createdAt, updatedAt: job.updatedAt,
   };
 }
+
+/** The planner's reasons that are also the API's error codes for "update now" (the rest are `incompatible`). */
+const REFUSAL_CODES = new Set<string>([
+  'already_up_to_date', 'model_mismatch', 'hardware_mismatch', 'not_applicable_from', 'downgrade', 'retracted', 'version_ambiguous', 'version_invalid',
+] satisfies ErrorCode[]);
 
 function refuseIgnored(device: DeviceRow): void {
   if (device.ignored) throw new FirmwardError('device_ignored', `You asked Firmward to leave ${device.name} alone; let Firmward look after it again first.`);

@@ -175,6 +175,14 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         void service?.recordRepositoryRefusal({ source: name, code: error.code, message: error.message })
           .catch((e: unknown) => log.warn('could not record the refusal', { error: String(e) }));
       },
+      onImageRefused: (name, release, refusal) => {
+        log.warn('release withheld: its image did not verify', { repository: name, releaseId: release.id, code: refusal.code, error: refusal.message, attempts: refusal.attempts, retryAt: refusal.retryAt });
+        void service?.recordImageRefusal(release, refusal).catch((e: unknown) => log.warn('could not record the refusal', { error: String(e) }));
+      },
+      onImageVerified: (name, release) => {
+        log.info('image verified; the release can be planned', { repository: name, releaseId: release.id });
+        engineRef?.refreshReleasesSoon();
+      },
       publish: (event) => service?.publish(event),
     });
     if (!o.source) await repositories.sync();

@@ -6,7 +6,7 @@
  */
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import type { Release } from '@firmward/core';
-import type { Bridge, ReleaseSource } from '@firmward/ports';
+import type { Bridge, ImageRefusal, ReleaseSource } from '@firmward/ports';
 
 export interface SourceRefusal {
   source: string;
@@ -54,6 +54,11 @@ export class ReleaseSources implements ReleaseSource {
   /** How many releases each source vouched for at its last good read. */
   releaseCount(name: string): number {
     return this.#lastGood.get(name)?.length ?? 0;
+  }
+
+  /** The releases a source withholds because their image did not verify, with why. */
+  refusedImagesOf(name: string): ImageRefusal[] {
+    return this.#sources().find((s) => s.name === name)?.refusedImages?.() ?? [];
   }
 
   /** When a source was last read and trusted, or null. */

@@ -6,7 +6,7 @@
 import type {
   Rollout, RolloutAction, RolloutProgress, RolloutRules, Device, DeviceReport, HomeSettings, Job, JobState, Policy, PreflightThresholds, Reason, RecoveryInstructions, UsageSchedule, Vulnerability,
 } from '@firmward/core';
-import type { EventQuery, HistoryEvent } from '@firmward/ports';
+import type { EventQuery, HistoryEvent, ImageRefusal } from '@firmward/ports';
 
 /** What the person sees for one device, in one word; `summary` says it in a sentence. */
 export type UpdateStatus =
@@ -75,7 +75,11 @@ export interface HealthView {
   gateway: string;
   mqtt: { host: string; port: number } | null;
   /** Each maker's signed repository: trusted right now, or refused with a code and why. */
-  repositories: { name: string; trusted: boolean; code: string | null; message: string | null }[];
+  repositories: {
+    name: string; trusted: boolean; code: string | null; message: string | null;
+    /** Releases withheld because their image at the maker's server did not verify (altered, cut short, too long, out of reach). */
+    refusedImages: ImageRefusal[];
+  }[];
 }
 
 export interface HomeSettingsPatch {

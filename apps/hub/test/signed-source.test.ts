@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { releaseId } from '@firmward/core';
 import { MqttAgentTransport } from '@firmward/agent';
 import { MemoryReleaseSource, SystemClock, silentLogger } from '@firmward/ports';
-import type { Store } from '@firmward/ports';
+import type { Logger, Store } from '@firmward/ports';
 import { SeededRandom, buildReleaseImage, createSimulatedDevice } from '@firmward/simulator';
 import type { SimulatedDevice } from '@firmward/simulator';
 import { DeviceTrust } from '@firmward/tuf';
@@ -40,7 +40,14 @@ function tempDir(prefix: string): string {
 const LAYOUT = { homes: 1, devicesPerHome: 1 };
 const DEVICE = fleetDevices(LAYOUT)[0]!;
 
-async function hubWith(overrides: { source?: MemoryReleaseSource }, repository: { name: string; url: string; root: string } | null) {
+/** A logger that keeps what is logged (the hub's own lines, not a double of its behaviour). */
+function capturing(into: { message: string; fields: Record<string, unknown> }[]): Logger {
+  const keep = (message: string, fields?: Record<string, unknown>) => into.push({ message, fields: fields ?? {} });
+  const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep, child: () => logger };
+  return logger;
+}
+
+async function hubWith(overrides: { source?: MemoryReleaseSource; log?: Logger }, repository: { name: string; url: string; root: string } | null) {
   const dir = tempDir('firmward-signed-hub-');
   const config = loadConfig({
     argv: ['--data-dir', dir, '--port', '0', '--mqtt-port', '0', '--tick-ms', '100', '--offer-resend-seconds', '2'],
@@ -48,7 +55,7 @@ async function hubWith(overrides: { source?: MemoryReleaseSource }, repository: 
   });
   const secrets = new Map<string, string>();
   const hub = await startHub({ ...config, repositories: repository ? [repository] : [] }, {
-    clock: new SystemClock(), log: silentLogger, ownerToken: 'signed-source-test-owner-token',
+    clock: new SystemClock(), log: overrides.log ?? silentLogger, ownerToken: 'signed-source-test-owner-token',
     ...(overrides.source && { source: overrides.source }),
     seed: async (store: Store) => {
       const { secrets: s } = await seedFleet(store, LAYOUT, { soakSeconds: 1, silenceTimeoutSeconds: 60 });
@@ -92,7 +99,51 @@ test('a release signed by the maker reaches the device, which checks it itself t
   assert.equal(job.state, 'succeeded', job.failure?.message);
   assert.equal(device.runningVersion, FLEET_TARGET_VERSION);
   const health = await (await fetch(`${hub.baseUrl}/api/v1/health`)).json() as { repositories: { name: string; trusted: boolean }[] };
-  assert.deepEqual(health.repositories, [{ name: 'acme', trusted: true, code: null, message: null }]);
+  assert.deepEqual(health.repositories, [{ name: 'acme', trusted: true, code: null, message: null, refusedImages: [] }]);
+});
+
+test('an image altered at the maker\'s server is never offered and halts nothing: withheld with its code in health, the repository view, the home\'s history and the log; once fixed and read again it is planned and installed', async () => {
+  const maker = await publishFleetRelease(tempDir('firmward-maker-'));
+  const [targetsFile] = readdirSync(path.join(maker.publishedDir, 'targets', 'Acme', 'QuickPlug', FLEET_TARGET_VERSION)).map((f) => path.join(maker.publishedDir, 'targets', 'Acme', 'QuickPlug', FLEET_TARGET_VERSION, f));
+  const good = readFileSync(targetsFile!);
+  const altered = Buffer.from(good);
+  altered[1000] = altered[1000]! ^ 0xff;
+  writeFileSync(targetsFile!, altered);
+  const logged: { message: string; fields: Record<string, unknown> }[] = [];
+  const { hub, secrets } = await hubWith({ log: capturing(logged) }, maker.config);
+  const id = DEVICE.profile.identity;
+  const device = await deviceFor(hub, secrets, maker.root);
+
+  type Health = { repositories: { name: string; trusted: boolean; refusedImages: { releaseId: string; code: string; message: string }[] }[] };
+  const health = await until('health to name the withheld image', async () => {
+    const h = await (await fetch(`${hub.baseUrl}/api/v1/health`)).json() as Health;
+    return h.repositories[0]?.refusedImages.length ? h : null;
+  });
+  const releaseId = `Acme/QuickPlug/${FLEET_TARGET_VERSION}`;
+  assert.deepEqual(health.repositories[0]!.refusedImages.map((i) => [i.releaseId, i.code]), [[releaseId, 'image_hash_mismatch']]);
+  assert.equal(health.repositories[0]!.trusted, true, 'the signed metadata itself is fine');
+  const owner = { authorization: 'Bearer signed-source-test-owner-token' };
+  const views = await (await fetch(`${hub.baseUrl}/api/v1/repositories`, { headers: owner })).json() as { refusedImages: { code: string }[] }[];
+  assert.deepEqual(views.map((v) => v.refusedImages.map((i) => i.code)), [['image_hash_mismatch']]);
+  const line = await until('the home\'s history to say why', async () => (await hub.store.listEvents({ homeId: fleetHomeId(0), limit: 50 })).find((e) => e.code === 'image_hash_mismatch') ?? null);
+  assert.match(line.message, /does not match its signed checksum.*Nothing is offered/);
+  assert.ok(logged.some((l) => l.fields['code'] === 'image_hash_mismatch' && l.fields['releaseId'] === releaseId), 'the log names the code');
+  // Nothing planned, nothing offered, nothing halted — for several ticks.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  assert.deepEqual(await hub.store.listJobs({ deviceId: id.deviceId }), []);
+  assert.equal((await hub.store.getHome(fleetHomeId(0)))?.halt ?? null, null);
+  assert.equal(device.runningVersion, FLEET_FROM_VERSION);
+
+  // The maker puts the right file back; the owner asks for the repository to be read again.
+  writeFileSync(targetsFile!, good);
+  const refreshed = await (await fetch(`${hub.baseUrl}/api/v1/repositories/acme/refresh`, { method: 'POST', headers: { ...owner, 'content-type': 'application/json' }, body: '{}' })).json() as { refusedImages: unknown[] };
+  assert.deepEqual(refreshed.refusedImages, []);
+  const job = await until('the update to end', async () => {
+    const [j] = await hub.store.listJobs({ deviceId: id.deviceId });
+    return j && (j.state === 'succeeded' || j.state === 'failed') ? j : null;
+  });
+  assert.equal(job.state, 'succeeded', job.failure?.message);
+  assert.equal(device.runningVersion, FLEET_TARGET_VERSION);
 });
 
 test('a compromised hub offering an image the maker never signed gets it refused by the device: nothing installed', async () => {

@@ -11,7 +11,9 @@ import type { ParsedVersion } from './version.ts';
 import { compareOrRefuse, parseVersion } from './version.ts';
 
 export type CompatibilityCode =
-  | 'incompatible'
+  | 'model_mismatch'
+  | 'hardware_mismatch'
+  | 'not_applicable_from'
   | 'downgrade'
   | 'retracted'
   | 'version_ambiguous'
@@ -62,7 +64,8 @@ function silent(gate: CompatibilityGate, code: CompatibilityCode): Compatibility
   return hit;
 }
 
-function orList(items: readonly string[]): string {
+/** "A", "A or B", "A, B or C". */
+export function orList(items: readonly string[]): string {
   if (items.length <= 1) return items.join('');
   return `${items.slice(0, -1).join(', ')} or ${items[items.length - 1] ?? ''}`;
 }
@@ -121,10 +124,10 @@ export function assessPrepared(
     explain ? refuse(gate, code, message()) : silent(gate, code);
   // Invariant 2: exact vendor and model — exact strings, no case folding, no aliases.
   if (release.vendor !== device.vendor || release.model !== device.model) {
-    return say('model', 'incompatible', () => `This release is for the ${release.vendor} ${release.model}, not the ${device.vendor} ${device.model}.`);
+    return say('model', 'model_mismatch', () => `This release is for the ${release.vendor} ${release.model}, not the ${device.vendor} ${device.model}.`);
   }
   if (!release.hardwareRevisions.includes(device.hardwareRevision)) {
-    return say('hardware', 'incompatible', () => (release.hardwareRevisions.length === 0
+    return say('hardware', 'hardware_mismatch', () => (release.hardwareRevisions.length === 0
       ? `This release for the ${release.vendor} ${release.model} names no hardware revision, so it goes on no device.`
       : `This release is for the ${release.vendor} ${release.model} hardware ${release.hardwareRevisions.length > 1 ? 'revisions' : 'revision'} ${orList(release.hardwareRevisions)}; this device is revision ${device.hardwareRevision}.`));
   }
@@ -151,7 +154,7 @@ export function assessPrepared(
     const cmp = compareOrRefuse(installed, from);
     if (cmp instanceof FirmwardError) return unorderable('range', cmp);
     if (cmp < 0) {
-      return say('range', 'incompatible', () => `The maker does not allow updating directly from ${installed.raw} (needs ${from.raw} or newer).`);
+      return say('range', 'not_applicable_from', () => `The maker does not allow updating directly from ${installed.raw} (needs ${from.raw} or newer).`);
     }
   }
   if (to !== null) {
@@ -159,7 +162,7 @@ export function assessPrepared(
     const cmp = compareOrRefuse(installed, to);
     if (cmp instanceof FirmwardError) return unorderable('range', cmp);
     if (cmp > 0) {
-      return say('range', 'incompatible', () => `The maker does not allow updating directly from ${installed.raw} (this release is only for ${to.raw} or older).`);
+      return say('range', 'not_applicable_from', () => `The maker does not allow updating directly from ${installed.raw} (this release is only for ${to.raw} or older).`);
     }
   }
   return PASSED;

@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unauthorized'
   | 'forbidden'
+  // the request named the hub by a host name it does not answer to (the DNS rebinding guard)
+  | 'host_not_allowed'
   | 'conflict'
   | 'config_invalid'
   // too many wrong passwords (or enrollment codes) in a row: the next try waits a while
@@ -27,6 +29,9 @@ export type ErrorCode =
   | 'version_invalid'
   | 'version_ambiguous'
   | 'incompatible'
+  | 'model_mismatch'
+  | 'hardware_mismatch'
+  | 'not_applicable_from'
   | 'downgrade'
   | 'retracted'
   // jobs and sequencing (invariants 1, 3, 6)

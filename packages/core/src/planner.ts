@@ -6,7 +6,7 @@
  * downgrade"); every device it plans nothing for gets the one reason most worth reading.
  */
 import type { CompatibilityAssessment, CompatibilityDevice, PreparedRelease, ReadVersion } from './compatibility.ts';
-import { assessPrepared, prepareRelease, readVersion } from './compatibility.ts';
+import { assessPrepared, orList, prepareRelease, readVersion } from './compatibility.ts';
 import type { Device } from './device.ts';
 import type { Home } from './home.ts';
 import type { Job } from './job.ts';
@@ -40,6 +40,12 @@ export interface PlannedJob {
 export interface NoJob {
   deviceId: string;
   reason: Reason;
+  /**
+   * Set when a signed release exists that does not apply to this device (another hardware
+   * revision, a model spelled differently, a stepping stone needed, only older versions): the
+   * release the reason names, so the hub can record it once per release.
+   */
+  releaseId?: string;
 }
 
 export interface PlanInput {
@@ -82,6 +88,8 @@ interface Evaluation {
   chosen: Release | null;
   /** Set when `chosen` is null. */
   why: Reason | null;
+  /** The release `why` is about, when one exists but does not apply. */
+  whyRelease: string | null;
   vulnerabilities: Vulnerability[];
   priority: number;
   runsRetracted: boolean;
@@ -91,6 +99,8 @@ interface Evaluation {
 interface ModelReleases {
   /** Every release of the model that lists the revision (the only ones that can pass the hardware gate). */
   byRevision: Map<string, PreparedRelease<Release>[]>;
+  /** Every release of the model, any revision (to tell a device that a newer one exists, for other hardware). */
+  all: PreparedRelease<Release>[];
   /** Retracted releases of the model, any revision: a device running one of these versions is urgent. */
   retracted: PreparedRelease<Release>[];
 }
@@ -115,10 +125,11 @@ function indexReleases(releases: readonly Release[], parse: (raw: string) => Par
     }
     let entry = byModel.get(r.model);
     if (!entry) {
-      entry = { byRevision: new Map(), retracted: [] };
+      entry = { byRevision: new Map(), all: [], retracted: [] };
       byModel.set(r.model, entry);
     }
     const prepared = prepareRelease(r, parse);
+    entry.all.push(prepared);
     if (r.retracted) entry.retracted.push(prepared);
     for (const revision of new Set(r.hardwareRevisions)) {
       const list = entry.byRevision.get(revision);
@@ -129,6 +140,7 @@ function indexReleases(releases: readonly Release[], parse: (raw: string) => Par
   for (const byModel of index.values()) {
     for (const entry of byModel.values()) {
       entry.retracted.sort(byReleaseId);
+      entry.all.sort(byReleaseId);
       for (const list of entry.byRevision.values()) list.sort(byReleaseId);
     }
   }
@@ -136,28 +148,45 @@ function indexReleases(releases: readonly Release[], parse: (raw: string) => Par
 }
 
 /**
- * How informative a refusal is, lower = tell the person this one: a newer release that needs a
- * stepping stone, then a retracted newer release, then numbering we cannot order, then "up to
- * date", then "nothing for this hardware revision".
+ * How informative a refusal among the releases for the device's revision is, lower = tell the
+ * person this one: a newer release that needs a stepping stone, then a retracted newer release,
+ * then numbering we cannot order, then "up to date" or "only older ones". (A newer release for
+ * other hardware or a differently spelled model is told between the two groups: see `evaluate`.)
  */
 function refusalRank(a: CompatibilityAssessment): number {
   if (a.result.ok) return Number.POSITIVE_INFINITY;
   switch (a.result.code) {
-    case 'incompatible': return a.gate === 'range' ? 0 : 4;
+    case 'not_applicable_from': return 0;
     case 'retracted': return 1;
     case 'version_ambiguous':
     case 'version_invalid': return 2;
     case 'already_up_to_date':
     case 'downgrade': return 3;
+    case 'model_mismatch':
+    case 'hardware_mismatch': return 4;
   }
 }
+
+/** The newest release in `list` that is strictly newer than `installed` and passes `keep`, or null. */
+function newestNewer(list: readonly PreparedRelease<Release>[], installed: ReadVersion, keep: (r: Release) => boolean): { release: Release; version: ParsedVersion } | null {
+  let best: { release: Release; version: ParsedVersion } | null = null;
+  for (const { release, version } of list) {
+    if (version instanceof FirmwardError || release.retracted || !keep(release) || !isNewer(version, installed)) continue;
+    if (best === null || isNewer(version, best.version)) best = { release, version };
+  }
+  return best;
+}
+
+/** Model names as a person would read them: case, spaces and punctuation aside ("Quick-Plug" and "quickplug"). */
+const looseModel = (model: string): string => model.toLowerCase().replace(/[^a-z0-9]/g, '');
 
 function isNewer(a: ReadVersion, b: ReadVersion | null): boolean {
   if (b === null || a instanceof FirmwardError || b instanceof FirmwardError) return false;
   return compareOrRefuse(a, b) === 1;
 }
 
-function evaluate(device: CompatibilityDevice, model: ModelReleases | undefined, parse: (raw: string) => ParsedVersion): Evaluation {
+function evaluate(device: CompatibilityDevice, vendor: ReadonlyMap<string, ModelReleases> | undefined, parse: (raw: string) => ParsedVersion): Evaluation {
+  const model = vendor?.get(device.model);
   const installed = readVersion(device.firmwareVersion, parse);
   const releases = model?.byRevision.get(device.hardwareRevision) ?? [];
   const exposure = new Map<string, Vulnerability>();
@@ -202,7 +231,9 @@ function evaluate(device: CompatibilityDevice, model: ModelReleases | undefined,
   );
   const urgent = runsRetracted || vulnerabilities.some((v) => v.severity === 'critical' || v.severity === 'high');
   const priority = urgent ? PRIORITY_URGENT : vulnerabilities.length > 0 ? PRIORITY_SECURITY : PRIORITY_NORMAL;
-  const result = (chosen: Release | null, why: Reason | null): Evaluation => ({ chosen, why, vulnerabilities, priority, runsRetracted });
+  const result = (chosen: Release | null, why: Reason | null, whyRelease: Release | null = null): Evaluation => ({
+    chosen, why, whyRelease: whyRelease?.id ?? null, vulnerabilities, priority, runsRetracted,
+  });
 
   if (best !== null) {
     // "The newest" must be certain (invariant 5): the pick has to be at least as new as every
@@ -215,19 +246,40 @@ function evaluate(device: CompatibilityDevice, model: ModelReleases | undefined,
   }
   // Only the refusal the person will read is worded.
   const refused = refusal === null ? undefined : assessPrepared(refusal.prepared, device, installed, true).result;
-  if (refusal === null || refused === undefined || refused.ok) {
-    return model === undefined
-      ? result(null, reason('no_release', `No release for the ${device.vendor} ${device.model} yet.`))
-      : result(null, reason('no_release_for_revision', `No release for the ${device.vendor} ${device.model} hardware revision ${device.hardwareRevision}.`));
+  if (refusal !== null && refused !== undefined && !refused.ok && refusal.rank < 3) {
+    return result(null, reason(refused.code, refused.message), refusal.prepared.release);
   }
-  switch (refusal.rank) {
-    case 3:
-      return result(null, reason('already_up_to_date', `Up to date (${installed instanceof FirmwardError ? device.firmwareVersion : installed.raw}).`));
-    case 4:
-      return result(null, reason('no_release_for_revision', `No release for the ${device.vendor} ${device.model} hardware revision ${device.hardwareRevision}.`));
-    default:
-      return result(null, reason(refused.code, refused.message));
+  // A newer signed release that is not for this device's hardware revision, or for a model spelled
+  // differently, is said — "Up to date" would hide that the maker has moved on without it.
+  const running = installed instanceof FirmwardError ? device.firmwareVersion : installed.raw;
+  const forOtherHardware = model === undefined ? null : newestNewer(model.all, installed, (r) => !r.hardwareRevisions.includes(device.hardwareRevision));
+  if (forOtherHardware !== null) {
+    const revisions = forOtherHardware.release.hardwareRevisions;
+    return result(null, reason('hardware_mismatch',
+      `The maker's ${forOtherHardware.version.raw} is for the ${device.vendor} ${device.model} hardware ${revisions.length === 1 ? 'revision' : 'revisions'} ${orList(revisions)}; this device is revision ${device.hardwareRevision}, so it stays on ${running}.`),
+    forOtherHardware.release);
   }
+  const loose = looseModel(device.model);
+  const otherSpelling = [...(vendor?.entries() ?? [])]
+    .filter(([name]) => name !== device.model && looseModel(name) === loose)
+    .map(([, releases]) => newestNewer(releases.all, installed, (r) => r.hardwareRevisions.includes(device.hardwareRevision)))
+    .find((found) => found !== null) ?? null;
+  if (otherSpelling !== null) {
+    return result(null, reason('model_mismatch',
+      `The maker's ${otherSpelling.version.raw} is for the ${device.vendor} ${otherSpelling.release.model}; this device reports itself as the ${device.model}, and Firmward matches models exactly, so it stays on ${running}.`),
+    otherSpelling.release);
+  }
+  if (refusal !== null && refused !== undefined && !refused.ok && refusal.rank === 3) {
+    if (refused.code === 'downgrade') {
+      return result(null, reason('downgrade',
+        `The newest release the maker signs for this device is ${refusal.prepared.release.version}, older than the ${running} it runs; Firmward never goes back to an older version.`),
+      refusal.prepared.release);
+    }
+    return result(null, reason('already_up_to_date', `Up to date (${running}).`));
+  }
+  return model === undefined
+    ? result(null, reason('no_release', `No release for the ${device.vendor} ${device.model} yet.`))
+    : result(null, reason('no_release_for_revision', `No release for the ${device.vendor} ${device.model} hardware revision ${device.hardwareRevision}.`));
 }
 
 function planWhy(device: Device, release: Release, ev: Evaluation): string {
@@ -266,7 +318,7 @@ export function planReleases(input: PlanInput): PlanResult {
     const key = `${device.vendor}\u0000${device.model}\u0000${device.hardwareRevision}\u0000${device.firmwareVersion}`;
     let ev = evaluations.get(key);
     if (ev === undefined) {
-      ev = evaluate(device, index.get(device.vendor)?.get(device.model), parse);
+      ev = evaluate(device, index.get(device.vendor), parse);
       evaluations.set(key, ev);
     }
     if (ev.vulnerabilities.length > 0) vulnerable.set(device.id, ev.vulnerabilities.slice());
@@ -281,7 +333,10 @@ export function planReleases(input: PlanInput): PlanResult {
       continue;
     }
     if (ev.chosen === null) {
-      noJob.push({ deviceId: device.id, reason: ev.why ?? reason('no_release', 'No release applies to this device.') });
+      noJob.push({
+        deviceId: device.id, reason: ev.why ?? reason('no_release', 'No release applies to this device.'),
+        ...(ev.whyRelease !== null && { releaseId: ev.whyRelease }),
+      });
       continue;
     }
     const release = ev.chosen;

@@ -104,12 +104,16 @@ describe('planReleases: which release', () => {
 describe('planReleases: why no job', () => {
   const cases: [string, Device, Release[], string, string][] = [
     ['up to date', device('d1', { firmwareVersion: '2.4.1' }), [release({ version: '2.4.1' }), release({ version: '2.0.0' })], 'already_up_to_date', 'Up to date (2.4.1).'],
-    ['only older releases', device('d1', { firmwareVersion: '3.0.0' }), [release({ version: '2.0.0' })], 'already_up_to_date', 'Up to date (3.0.0).'],
-    ['nothing for its revision', device('d1', { hardwareRevision: 'C' }), [release({ version: '2.0.0', hardwareRevisions: ['A', 'B'] })], 'no_release_for_revision', 'No release for the Acme Plug hardware revision C.'],
+    ['only older releases', device('d1', { firmwareVersion: '3.0.0' }), [release({ version: '2.0.0' })], 'downgrade', 'The newest release the maker signs for this device is 2.0.0, older than the 3.0.0 it runs; Firmward never goes back to an older version.'],
+    ['older releases and its own', device('d1', { firmwareVersion: '3.0.0' }), [release({ version: '2.0.0' }), release({ version: '3.0.0' })], 'already_up_to_date', 'Up to date (3.0.0).'],
+    ['a newer release only for other hardware', device('d1', { hardwareRevision: 'C' }), [release({ version: '2.0.0', hardwareRevisions: ['A', 'B'] })], 'hardware_mismatch', "The maker's 2.0.0 is for the Acme Plug hardware revisions A or B; this device is revision C, so it stays on 1.0.0."],
+    ['up to date, and a newer release only for other hardware', device('d1', { firmwareVersion: '2.4.1' }), [release({ version: '2.4.1' }), release({ version: '3.0.0', hardwareRevisions: ['B'] })], 'hardware_mismatch', "The maker's 3.0.0 is for the Acme Plug hardware revision B; this device is revision A, so it stays on 2.4.1."],
+    ['only older releases for other hardware', device('d1', { hardwareRevision: 'C', firmwareVersion: '3.0.0' }), [release({ version: '2.0.0', hardwareRevisions: ['A', 'B'] })], 'no_release_for_revision', 'No release for the Acme Plug hardware revision C.'],
+    ['a newer release for the model spelled differently', device('d1'), [release({ version: '2.0.0', model: 'PLUG' })], 'model_mismatch', "The maker's 2.0.0 is for the Acme PLUG; this device reports itself as the Plug, and Firmward matches models exactly, so it stays on 1.0.0."],
     ['nothing for its model', device('d1', { model: 'Lamp' }), [release({ version: '2.0.0' })], 'no_release', 'No release for the Acme Lamp yet.'],
     ['the newer release is retracted', device('d1', { firmwareVersion: '2.4.1' }), [release({ version: '2.4.1' }), release({ version: '3.0.0', retracted: true })], 'retracted', 'Release 3.0.0 is retracted by the maker.'],
     ['the newest retracted one is named', device('d1', { firmwareVersion: '2.4.1' }), [release({ version: '3.0.0', retracted: true }), release({ version: '2.5.0', retracted: true })], 'retracted', 'Release 3.0.0 is retracted by the maker.'],
-    ['it needs a stepping stone', device('d1'), [release({ version: '2.0.0', applicableFrom: '1.5.0' }), release({ version: '1.0.0' })], 'incompatible', 'The maker does not allow updating directly from 1.0.0 (needs 1.5.0 or newer).'],
+    ['it needs a stepping stone', device('d1'), [release({ version: '2.0.0', applicableFrom: '1.5.0' }), release({ version: '1.0.0' })], 'not_applicable_from', 'The maker does not allow updating directly from 1.0.0 (needs 1.5.0 or newer).'],
     ['the maker switched numbering', device('d1'), [release({ version: '20260315' })], 'version_ambiguous', 'Cannot tell whether 20260315 is newer than 1.0.0: they use different numbering.'],
     ['it reports an unreadable version', device('d1', { firmwareVersion: '??' }), [release({ version: '2.0.0' })], 'version_invalid', 'Firmward cannot read the version this device reports ("??").'],
   ];
@@ -117,7 +121,14 @@ describe('planReleases: why no job', () => {
     test(name, () => {
       const result = plan({ devices: [d], releases });
       assert.deepEqual(result.jobs, []);
-      assert.deepEqual(result.noJob, [{ deviceId: 'd1', reason: { code, message } }]);
+      assert.deepEqual(result.noJob.map((n) => ({ deviceId: n.deviceId, reason: n.reason })), [{ deviceId: 'd1', reason: { code, message } }]);
+      // A release that exists but does not apply is named, so the hub can say it once per release.
+      const named = result.noJob[0]?.releaseId;
+      if (['hardware_mismatch', 'model_mismatch', 'not_applicable_from', 'downgrade', 'retracted'].includes(code)) {
+        assert.ok(named !== undefined && releases.some((r) => r.id === named), `names the release: ${String(named)}`);
+      } else if (code !== 'version_ambiguous' && code !== 'version_invalid') {
+        assert.equal(named, undefined);
+      }
     });
   }
 

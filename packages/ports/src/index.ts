@@ -3,7 +3,7 @@ export type {
   Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob, Enrollment, PendingDevice, PendingDeviceState,
   PendingDeviceProtocol, RepositoryRecord,
 } from './store.ts';
-export type { ReleaseSource } from './release-source.ts';
+export type { ImageRefusal, ReleaseSource } from './release-source.ts';
 export type { DeviceGateway, GatewayHandler } from './device-gateway.ts';
 export type { Bridge, BridgeHandler, DiscoveredDevice } from './bridge.ts';
 export type { Notifier } from './notifier.ts';

@@ -1,6 +1,21 @@
 import type { Release } from '@firmward/core';
 
 /**
+ * A release the source vouches for whose image did not verify at the source's mirror (altered,
+ * longer, shorter, endless, or out of reach): it is withheld — never planned, never offered —
+ * until the image verifies on a later try.
+ */
+export interface ImageRefusal {
+  releaseId: string;
+  /** `image_hash_mismatch`, `image_length_mismatch` or `image_unavailable`. */
+  code: string;
+  message: string;
+  /** Tries so far; the next one is not before `retryAt`. */
+  attempts: number;
+  retryAt: number;
+}
+
+/**
  * Where releases come from: a maker's signed TUF repository (adapters/tuf), an ecosystem a bridge
  * speaks for, or an in-memory list in tests.
  */
@@ -15,4 +30,6 @@ export interface ReleaseSource {
    * verified earlier and still vouches for (its metadata not expired), or null.
    */
   lastVerified?(): Release[] | null;
+  /** The releases withheld because their image did not verify, with why (none for sources that serve no images). */
+  refusedImages?(): ImageRefusal[];
 }

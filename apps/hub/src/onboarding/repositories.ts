@@ -8,7 +8,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { FirmwardError, isFirmwardError } from '@firmward/core';
-import type { Clock, Logger, NewHistoryEvent, RepositoryRecord, Store } from '@firmward/ports';
+import type { Release } from '@firmward/core';
+import type { Clock, ImageRefusal, Logger, NewHistoryEvent, RepositoryRecord, Store } from '@firmward/ports';
 import { TufReleaseSource, isRoot } from '@firmward/tuf';
 import type { FirmwardError as Refusal } from '@firmward/core';
 import type { RepositoryConfig } from '../config.ts';
@@ -27,6 +28,10 @@ export interface RepositoriesOptions {
   log: Logger;
   /** A target the repository lists but that is refused (outside its vendor's paths, not a release). */
   onTargetRefused: (repository: string, refusal: { path: string; error: Refusal }) => void;
+  /** A release withheld because its image at the maker's server did not verify (tuf/release-source.ts). */
+  onImageRefused?: (repository: string, release: Release, refusal: ImageRefusal) => void;
+  /** A withheld or slow image verified: the releases should be read again so it is planned. */
+  onImageVerified?: (repository: string, release: Release) => void;
   /** Live views hear the history lines too. */
   publish: (event: NewHistoryEvent) => void;
 }
@@ -108,14 +113,14 @@ export class Repositories {
     await this.#history(`${who(actor)} removed the signed repository ${name}; its releases are no longer offered.`, 'repository_removed', actor);
   }
 
-  views(sources: Pick<ReleaseSources, 'refusals' | 'releaseCount' | 'refreshedAt'>): RepositoryView[] {
+  views(sources: Pick<ReleaseSources, 'refusals' | 'releaseCount' | 'refreshedAt' | 'refusedImagesOf'>): RepositoryView[] {
     return [...this.#entries.entries()].map(([name, e]) => {
       const refused = sources.refusals.get(name);
       return {
         name, url: e.record?.url ?? this.#o.config.find((r) => r.name === name)?.url ?? '', origin: e.origin,
         trusted: refused === undefined && sources.refreshedAt(name) !== null, code: refused?.code ?? null,
         message: refused?.message ?? (sources.refreshedAt(name) === null ? 'Not read yet.' : null),
-        releases: sources.releaseCount(name), refreshedAt: sources.refreshedAt(name), addedAt: e.record?.addedAt ?? null, addedBy: e.record?.addedBy ?? null,
+        releases: sources.releaseCount(name), refusedImages: sources.refusedImagesOf(name), refreshedAt: sources.refreshedAt(name), addedAt: e.record?.addedAt ?? null, addedBy: e.record?.addedBy ?? null,
       };
     });
   }
@@ -128,6 +133,9 @@ export class Repositories {
     return new TufReleaseSource({
       name, url, rootFile: root, dir: this.#dirOf(name),
       onTargetRefused: (refusal) => this.#o.onTargetRefused(name, refusal),
+      onImageRefused: (release, refusal) => this.#o.onImageRefused?.(name, release, refusal),
+      onImageVerified: (release) => this.#o.onImageVerified?.(name, release),
+      now: () => this.#o.clock.now(),
     });
   }
 

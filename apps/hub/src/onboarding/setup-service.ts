@@ -25,7 +25,7 @@ export interface EnrollmentDesk {
 
 export interface SetupServiceDeps extends SetupDeps {
   repositories: Repositories;
-  sources: Pick<ReleaseSources, 'refusals' | 'releaseCount' | 'refreshedAt'>;
+  sources: Pick<ReleaseSources, 'refusals' | 'releaseCount' | 'refreshedAt' | 'refusedImagesOf'>;
   ddiSettings: DdiSettings;
 }
 
@@ -123,7 +123,10 @@ export class DefaultSetupService implements SetupService, EnrollmentDesk {
 
   async refreshRepository(name: string): Promise<RepositoryView> {
     await this.#d.repositories.sync();
-    if (this.#d.repositories.get(name) === null) throw new FirmwardError('not_found', `There is no repository "${name}".`);
+    const repository = this.#d.repositories.get(name);
+    if (repository === null) throw new FirmwardError('not_found', `There is no repository "${name}".`);
+    // The person may have just had the maker fix a refused image: try it now, not after its backoff.
+    repository.retryRefusedImages();
     await this.#d.engine.refreshReleases();
     return this.#view(name);
   }

@@ -4,7 +4,7 @@
  * client and the dashboard (STYLE principle 13). Nothing here knows about HTTP.
  */
 import type { HomeSettings } from '@firmward/core';
-import type { PendingDevice } from '@firmward/ports';
+import type { ImageRefusal, PendingDevice } from '@firmward/ports';
 import type { BrokerAddress } from '@firmward/protocol';
 import type { DeviceView, HomeSettingsPatch, HomeView } from '../service.ts';
 
@@ -100,6 +100,8 @@ export interface RepositoryView {
   message: string | null;
   /** How many releases it vouches for right now. */
   releases: number;
+  /** Releases it vouches for whose image at its server did not verify: withheld, with why and when they are tried again. */
+  refusedImages: ImageRefusal[];
   refreshedAt: number | null;
   addedAt: number | null;
   addedBy: string | null;

@@ -40,6 +40,9 @@ export function repositoryItem(r) {
       h('span', { class: `badge ${r.trusted ? 'badge-up-to-date' : r.code ? 'badge-failed' : 'badge-offline'}` }, r.trusted ? 'Trusted' : r.code ? 'Refused' : 'Not read yet')),
     h('p', { class: 'url' }, r.url),
     h('p', {}, r.trusted ? 'Trusted: signed by its maker and verified.' : h('span', { class: 'refused' }, r.code ? `refused (${r.code}): ${r.message}` : r.message ?? 'Not read yet.')),
+    // A release whose image at the maker's server did not verify is withheld (never offered, nothing halts): say which and why.
+    (r.refusedImages ?? []).length === 0 ? null : h('ul', { class: 'refused-images' }, r.refusedImages.map((i) =>
+      h('li', { 'data-release': i.releaseId }, h('span', { class: 'refused' }, `${i.releaseId} withheld (${i.code}): ${i.message}`), ` Next try ${formatTime(i.retryAt)}.`))),
     h('p', { class: 'hint' }, `${plural(r.releases, 'release')}; ${read}; ${from}.`),
     error,
     h('div', { class: 'actions' }, refreshButton, removeButton));
