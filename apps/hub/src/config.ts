@@ -12,6 +12,7 @@ import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
 import { bridgesSchema } from './bridges.ts';
+import { canonicalHost } from './http/host-allow-list.ts';
 import type { BridgesConfig } from './bridges.ts';
 import { imagesSchema } from './image-distribution.ts';
 import type { ImagesConfig } from './image-distribution.ts';
@@ -27,8 +28,12 @@ export interface HubConfig {
    * `publicUrl`: the address devices are given for images and signed metadata. Empty: this hub's
    * own address. Several instances must share one (a load balancer in front of them): an offer made
    * by one instance is downloaded from whichever is alive.
+   *
+   * `allowedHosts`: host names the hub answers to besides localhost, this machine's name, the host
+   * of `publicUrl` and the listen address; any other name is refused (DNS rebinding,
+   * http/host-allow-list.ts). An IP address always passes; `"*"` lets any name in.
    */
-  http: { host: string; port: number; maxBodyBytes: number; publicUrl: string };
+  http: { host: string; port: number; maxBodyBytes: number; publicUrl: string; allowedHosts: string[] };
   /**
    * `url` empty: the hub runs its embedded broker on host:port (and makes up its own login at every
    * start). Otherwise it connects to that broker as `username` with `password` (an external
@@ -125,7 +130,8 @@ export interface LoadConfigInput {
   readFile: (path: string) => string;
 }
 
-type Kind = 'string' | 'number' | 'boolean';
+/** `list`: comma-separated in a variable or a flag (`hub.lan,hub.example`), a JSON list in the file. */
+type Kind = 'string' | 'number' | 'boolean' | 'list';
 interface FieldSource {
   key: string;
   kind: Kind;
@@ -143,6 +149,7 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'http.port', kind: 'number', env: 'FIRMWARD_PORT', flag: 'port' },
   { key: 'http.maxBodyBytes', kind: 'number', env: 'FIRMWARD_MAX_BODY_BYTES', flag: 'max-body-bytes' },
   { key: 'http.publicUrl', kind: 'string', env: 'FIRMWARD_PUBLIC_URL', flag: 'public-url' },
+  { key: 'http.allowedHosts', kind: 'list', env: 'FIRMWARD_ALLOWED_HOSTS', flag: 'allowed-hosts' },
   { key: 'mqtt.host', kind: 'string', env: 'FIRMWARD_MQTT_HOST', flag: 'mqtt-host' },
   { key: 'mqtt.port', kind: 'number', env: 'FIRMWARD_MQTT_PORT', flag: 'mqtt-port' },
   { key: 'mqtt.url', kind: 'string', env: 'FIRMWARD_MQTT_URL', flag: 'mqtt-url' },
@@ -177,7 +184,8 @@ const FIELDS: readonly FieldSource[] = [
  * (read from the same table the loader uses, so it cannot drift).
  */
 export function configHelp(): string {
-  const rows = FIELDS.map((f) => [f.flag === null ? '' : `--${f.flag}${f.kind === 'boolean' ? '' : ' <value>'}`, f.key, f.env]);
+  const value = (kind: Kind) => (kind === 'boolean' ? '' : kind === 'list' ? ' <a,b,…>' : ' <value>');
+  const rows = FIELDS.map((f) => [f.flag === null ? '' : `--${f.flag}${value(f.kind)}`, f.key, f.env]);
   const width = Math.max(...rows.map((r) => r[0]!.length), '--config <file>'.length);
   return [
     'Usage: firmward-hub [--config <file>] [options]',
@@ -216,6 +224,9 @@ const ConfigSchema = z.strictObject({
     publicUrl: z.string({ error: 'must be an address' })
       .refine((u) => u === '' || /^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(u), { error: 'must be an address such as https://firmward.example, or empty for this hub\'s own' })
       .default(''),
+    allowedHosts: z.array(z.string({ error: 'must be a host name' })
+      .refine((h) => canonicalHost(h) !== null, { error: 'must be a host name such as hub.example (no scheme, no port), or "*" for any name' }),
+    { error: 'must be a list of host names, e.g. ["hub.lan", "firmward.example"]' }).default([]),
   }, { error: 'must be an object' }).prefault({}),
   mqtt: z.strictObject({
     host: text('a host name or address').default('127.0.0.1'),
@@ -335,6 +346,8 @@ function coerce(kind: Kind, value: string): unknown {
       const n = Number(trimmed);
       return Number.isNaN(n) ? value : n;
     }
+    case 'list':
+      return value.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'boolean': {
       const v = value.trim().toLowerCase();
       if (['true', '1', 'yes', 'on'].includes(v)) return true;
@@ -497,7 +510,7 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
   const c = result.data;
   return {
     dataDir: c.dataDir,
-    http: { ...c.http },
+    http: { ...c.http, allowedHosts: [...c.http.allowedHosts] },
     mqtt: { ...c.mqtt, mosquitto: { ...c.mqtt.mosquitto, reloadCommand: [...c.mqtt.mosquitto.reloadCommand] } },
     releases: { ...c.releases },
     store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db'), url: c.store.url },

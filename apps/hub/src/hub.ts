@@ -304,6 +304,9 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       },
       setup,
       publicUrl: config.http.publicUrl,
+      // The DNS rebinding guard: the names this hub answers to besides its own (http/host-allow-list.ts).
+      allowedHosts: [config.http.host, ...config.http.allowedHosts],
+      onHostRefused: (host) => log.warn(`refused a request that named the hub "${host}"; if that is its name, add it to http.allowedHosts (FIRMWARD_ALLOWED_HOSTS)`, { host }),
       readiness: { ready: () => ready, whenReady },
       // The owner account and sessions live next to the owner token (dashboard-auth.ts).
       dashboard: new DashboardAuth({ dataDir: config.dataDir }),

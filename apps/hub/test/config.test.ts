@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isFirmwardError } from '@firmward/core';
-import { loadConfig } from '../src/config.ts';
+import { configHelp, loadConfig } from '../src/config.ts';
 import type { ConfigProblem, HubConfig } from '../src/config.ts';
 import { ensureOwnerToken } from '../src/owner-token.ts';
 
@@ -34,7 +34,7 @@ describe('loadConfig', () => {
     const c = load();
     assert.deepEqual(c, {
       dataDir: './data',
-      http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536, publicUrl: '' },
+      http: { host: '127.0.0.1', port: 8080, maxBodyBytes: 65536, publicUrl: '', allowedHosts: [] },
       mqtt: {
         host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '', publicUrl: '',
         mosquitto: { passwordFile: '', aclFile: '', pidFile: '', reloadCommand: [] },
@@ -186,6 +186,25 @@ describe('loadConfig', () => {
 
   test('an empty environment variable counts as unset', () => {
     assert.equal(load([], { FIRMWARD_PORT: '' }).http.port, 8080);
+  });
+
+  test('the host names the hub answers to (http.allowedHosts): a list in the file, comma-separated in FIRMWARD_ALLOWED_HOSTS and --allowed-hosts', () => {
+    const files = { 'hub.json': JSON.stringify({ http: { allowedHosts: ['hub.lan', 'firmward.example'] } }) };
+    assert.deepEqual(load(['--config', 'hub.json'], {}, files).http.allowedHosts, ['hub.lan', 'firmward.example']);
+    assert.deepEqual(load(['--config', 'hub.json'], { FIRMWARD_ALLOWED_HOSTS: ' hub.home , nas.local,' }, files).http.allowedHosts, ['hub.home', 'nas.local'], 'environment beats file');
+    assert.deepEqual(load(['--allowed-hosts', 'a.example,b.example'], { FIRMWARD_ALLOWED_HOSTS: 'hub.home' }).http.allowedHosts, ['a.example', 'b.example'], 'flag beats environment');
+    assert.deepEqual(load([], { FIRMWARD_ALLOWED_HOSTS: '*' }).http.allowedHosts, ['*']);
+    const { problems } = problemsOf(() => load(['--allowed-hosts', 'hub.lan,http://hub.example,hub.lan:8080']));
+    assert.deepEqual(problems.map((p) => [p.key, p.source]), [
+      ['http.allowedHosts.1', '--allowed-hosts "hub.lan,http://hub.example,hub.lan:8080"'],
+      ['http.allowedHosts.2', '--allowed-hosts "hub.lan,http://hub.example,hub.lan:8080"'],
+    ]);
+    assert.match(problems[0]!.message, /no scheme, no port/);
+    assert.match(problemsOf(() => load(['--config', 'x.json'], {}, { 'x.json': '{"http":{"allowedHosts":"hub.lan"}}' })).problems[0]!.message, /must be a list of host names/);
+  });
+
+  test('--help lists every setting with its flag and variable, the host names too', () => {
+    assert.match(configHelp(), /--allowed-hosts <a,b,…>\s+http\.allowedHosts \(FIRMWARD_ALLOWED_HOSTS\)/);
   });
 
   test('an external broker address must look like one', () => {

@@ -22,6 +22,7 @@ import { mountDashboard, sessionGuard, usesSession } from './dashboard.ts';
 import { BridgeNewHomeSchema } from './onboarding-schemas.ts';
 import { mountOnboardingRoutes } from './onboarding-routes.ts';
 import { errorBody, errorResponse } from './errors.ts';
+import { hostAllowList } from './host-allow-list.ts';
 import { readers } from './readers.ts';
 import {
   DeviceSettingsPatchSchema, DevicesQuerySchema, EmptyBodySchema, EventStreamQuerySchema, EventsQuerySchema, ForceBodySchema,
@@ -51,6 +52,13 @@ export interface HttpAppOptions {
   setup?: SetupService & EnrollmentDesk;
   /** The hub's address for devices when fixed (http.publicUrl); '' : the address a request came to. */
   publicUrl?: string;
+  /**
+   * Host names the hub answers to besides localhost, this machine's and publicUrl's (the listen
+   * address, http.allowedHosts); requests naming any other are refused (host-allow-list.ts).
+   */
+  allowedHosts?: readonly string[];
+  /** Told the first time each refused host name is seen, so the operator can find the setting. */
+  onHostRefused?: (host: string) => void;
   /**
    * While the hub starts, its port is open but its gateways and engine are not up: requests wait
    * for them (up to `holdMs`, default 10 s) and are then answered 503 with Retry-After, so no
@@ -95,6 +103,9 @@ export function createHttpApp(service: HubService, opts: HttpAppOptions): Hono {
     return c.json(body, status);
   });
   app.notFound((c) => c.json(errorBody('not_found', 'There is nothing at this address on the hub.'), 404));
+
+  // Before everything, health included: a page that reached the hub through its own DNS name reads nothing.
+  app.use('*', hostAllowList({ publicUrl: opts.publicUrl ?? '', allowedHosts: opts.allowedHosts ?? [] }, opts.onHostRefused));
 
   // Health first: it answers before the owner-token check so monitors need no secret, and while the hub starts.
   app.get('/api/v1/health', (c) => c.json(service.health()));

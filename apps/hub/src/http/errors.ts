@@ -10,6 +10,8 @@ export const STATUS_OF_CODE: Partial<Record<ErrorCode, ContentfulStatusCode>> = 
   invalid_input: 400,
   unauthorized: 401,
   forbidden: 403,
+  // Misdirected Request: this server does not answer for that host name.
+  host_not_allowed: 421,
   not_found: 404,
   conflict: 409,
   home_busy: 409,
