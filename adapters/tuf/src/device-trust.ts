@@ -12,6 +12,7 @@ import type { Reason } from '@firmward/core';
 import type { OfferCommand } from '@firmward/protocol';
 import { releaseFromTarget } from './custom.ts';
 import { TrustedRepository } from './trusted-repository.ts';
+import type { SignedTarget } from './trusted-repository.ts';
 
 export interface DeviceTrustOptions {
   /** The device's own folder for trusted metadata (one subfolder per repository). */
@@ -40,17 +41,9 @@ export class DeviceTrust {
   async check(offer: OfferCommand, device: DeviceFacts): Promise<Reason | null> {
     const target = offer.target;
     if (!target) return { code: 'not_signed', message: 'The hub offered an image without the maker\'s signature; the device installs only signed firmware.' };
-    const repo = this.#repository(target.repository, target.url);
-    if (!repo) return { code: 'not_signed', message: `The device does not trust the release repository "${target.repository}"; it installs only firmware its maker signed.` };
-    let signed;
-    try {
-      await repo.refresh();
-      signed = await repo.target(target.path);
-    } catch (error) {
-      if (isFirmwardError(error)) return { code: error.code, message: error.message };
-      throw error;
-    }
-    if (!signed) return { code: 'not_signed', message: `The maker's signed release list does not contain ${target.path}; the device refuses it.` };
+    const found = await this.signedTarget(target);
+    if (!found.ok) return found.reason;
+    const signed = found.target;
     if (signed.length !== offer.image.lengthBytes || signed.sha256 !== offer.image.sha256) {
       return { code: 'not_signed', message: `The offered image of ${offer.releaseId} differs from the one its maker signed; the device refuses it.` };
     }
@@ -66,6 +59,42 @@ export class DeviceTrust {
     }
     const fits = checkCompatibility(release, device);
     return fits.ok ? null : { code: fits.code, message: fits.message };
+  }
+
+  /**
+   * The TUF half of `check`: the device's own refresh of the repository (from its own root), then
+   * the signed target at `target.path` found through the delegations — before any firmware-specific
+   * check. Also what the conformance entry point drives (apps/agent/src/tuf-conformance-cli.ts).
+   *
+   * @example
+   * const found = await trust.signedTarget({ repository: 'acme', url: 'http://hub.local:8080/tuf/acme/', path: 'acme/plug/1.2.0/fw.bin' });
+   * if (!found.ok) console.log(found.reason.code); // e.g. 'metadata_expired'
+   */
+  async signedTarget(target: { repository: string; url: string; path: string }): Promise<{ ok: true; target: SignedTarget } | { ok: false; reason: Reason }> {
+    const refused = await this.refresh(target.repository, target.url);
+    if (refused) return { ok: false, reason: refused };
+    let signed;
+    try {
+      signed = await this.#repository(target.repository, target.url)!.target(target.path);
+    } catch (error) {
+      if (isFirmwardError(error)) return { ok: false, reason: { code: error.code, message: error.message } };
+      throw error;
+    }
+    if (!signed) return { ok: false, reason: { code: 'not_signed', message: `The maker's signed release list does not contain ${target.path}; the device refuses it.` } };
+    return { ok: true, target: signed };
+  }
+
+  /** Runs the TUF client workflow for one repository from this device's own root: null when it is trusted now, else why not. */
+  async refresh(repository: string, url: string): Promise<Reason | null> {
+    const repo = this.#repository(repository, url);
+    if (!repo) return { code: 'not_signed', message: `The device does not trust the release repository "${repository}"; it installs only firmware its maker signed.` };
+    try {
+      await repo.refresh();
+    } catch (error) {
+      if (isFirmwardError(error)) return { code: error.code, message: error.message };
+      throw error;
+    }
+    return null;
   }
 
   #repository(name: string, url: string): TrustedRepository | null {

@@ -8,3 +8,8 @@ export { TufReleaseSource } from './release-source.ts';
 export type { TufReleaseSourceOptions } from './release-source.ts';
 export { TrustedRepository, atomicWrite, isRoot, repositoryUrl } from './trusted-repository.ts';
 export type { SignedTarget, TargetListing, TrustedRepositoryOptions } from './trusted-repository.ts';
+export {
+  CONFORMANCE_REPOSITORY, holds, initConformanceClient, initialRootFile, parseConformanceArgs, placeVerified, publishTrustedCopies, runConformance,
+  stateDir, targetFile,
+} from './conformance.ts';
+export type { ConformanceCommand } from './conformance.ts';
