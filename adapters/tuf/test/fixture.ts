@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
 import type { OfferCommand } from '@firmward/protocol';
 import {
-  ReleaseRepository, bumpVersion, readMetadata, setMetaVersion, signMetadata, writeMetadata,
+  INSECURE_FAST_KDF, ReleaseRepository, bumpVersion, readMetadata, setMetaVersion, signMetadata, writeMetadata,
 } from '@firmward/release-tool';
 import type { Envelope, SigningKey, SnapshotSigned, TargetsSigned, TimestampSigned } from '@firmward/release-tool';
 import type { Release } from '@firmward/core';
@@ -59,7 +59,7 @@ export class Maker {
     const dir = mkdtempSync(path.join(tmpdir(), 'firmward-tuf-'));
     const { repository } = await ReleaseRepository.init(path.join(dir, 'maker'), {
       root: { keyCount: 3, threshold: 2 }, vendors: [{ name: 'acme' }, { name: 'globex' }],
-    }, { passphrase: PASSPHRASE, ...(o.now && { now: o.now }) });
+    }, { passphrase: PASSPHRASE, keyFileKdf: INSECURE_FAST_KDF, ...(o.now && { now: o.now }) });
     const maker = new Maker(dir, repository);
     await maker.add(PLUG);
     await maker.add(CAMERA);
