@@ -61,7 +61,8 @@ export interface PublishFacts {
 export function publishRefusal(principal: Principal, message: PublishFacts): string | null {
   if (message.payloadBytes > MAX_PAYLOAD_BYTES) return `payload of ${message.payloadBytes} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`;
   const topic = parseTopic(message.topic);
-  if (topic === null) return `"${message.topic}" is not a Firmward topic`;
+  // The topic is not repeated here: the refusal log has it in its own (clipped) field.
+  if (topic === null) return 'not a Firmward topic';
   switch (principal.role) {
     case 'hub':
       if (topic.kind !== 'cmd') return 'the hub may publish only commands';
@@ -81,7 +82,7 @@ export function subscribeRefusal(principal: Principal, topicFilter: string): str
     case 'hub': {
       if ((HUB_TOPIC_FILTERS as readonly string[]).includes(topicFilter)) return null;
       const topic = parseTopic(topicFilter);
-      return topic !== null && topic.kind !== 'cmd' ? null : `the hub may not subscribe to "${topicFilter}"`;
+      return topic !== null && topic.kind !== 'cmd' ? null : 'the hub may not subscribe to that topic filter';
     }
     case 'device':
       return topicFilter === deviceTopics(principal.deviceId).command

@@ -13,6 +13,7 @@ import { clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from '
 import type { CredentialCheck, Principal } from './acl.ts';
 import { consoleLogger } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
+import { LogThrottle, clip } from './log-limits.ts';
 import { PacketSizeGuard } from './packet-size-guard.ts';
 import { IndexedRetainedPersistence } from './retained-index.ts';
 
@@ -70,12 +71,17 @@ export class EmbeddedBroker {
   readonly #sessions = new Map<string, Set<Client>>();
   /** Logins whose credential check is under way; disconnect() marks those of its client id. */
   readonly #loginsInFlight = new Set<{ clientId: string; revoked: boolean }>();
+  /** Each connection's peer, by the stream aedes was handed (aedes calls it client.conn). */
+  readonly #peers = new WeakMap<object, { address: string }>();
+  /** Refusals a peer can repeat at will: a few lines per source and minute, then a summary (log-limits.ts). */
+  readonly #refusals: LogThrottle;
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#host = options.host ?? '127.0.0.1';
     this.#port = options.port ?? 1883;
     this.#credentials = options.credentials;
     this.#log = options.logger ?? consoleLogger('info', 'mqtt-broker');
+    this.#refusals = new LogThrottle({ log: this.#log });
   }
 
   /** Where it listens, once started. */
@@ -111,7 +117,7 @@ export class EmbeddedBroker {
         this.#authenticate(client, username, password).then(
           (refusal) => callback(refusal, refusal === null),
           (cause: unknown) => {
-            this.#log.error('A login could not be checked.', { clientId: client.id, error: String(cause) });
+            this.#log.error('A login could not be checked.', { clientId: clip(client.id), error: clip(String(cause)) });
             callback(notAuthorized('login check failed'), false);
           },
         );
@@ -121,7 +127,8 @@ export class EmbeddedBroker {
         if (client === null) return callback(null);
         const refusal = this.#publishRefusal(client, packet);
         if (refusal !== null) {
-          this.#log.warn('Refused a publish; it was dropped.', { clientId: client.id, topic: packet.topic, reason: refusal });
+          this.#refusals.warn(`publish ${client.id}`, { what: 'refused publishes', from: clip(client.id), field: 'clientId' },
+            'Refused a publish; it was dropped.', { clientId: clip(client.id), topic: clip(packet.topic), reason: clip(refusal) });
           this.#refused.add(packet);
         }
         callback(null);
@@ -130,7 +137,8 @@ export class EmbeddedBroker {
         const principal = this.#principals.get(client);
         const refusal = principal ? subscribeRefusal(principal, subscription.topic) : 'not logged in';
         if (refusal !== null) {
-          this.#log.warn('Refused a subscription.', { clientId: client.id, topic: subscription.topic, reason: refusal });
+          this.#refusals.warn(`subscribe ${client.id}`, { what: 'refused subscriptions', from: clip(client.id), field: 'clientId' },
+            'Refused a subscription.', { clientId: clip(client.id), topic: clip(subscription.topic), reason: clip(refusal) });
           // A null subscription is answered with SUBACK 0x80 (failure) and the client stays connected.
           return callback(null, null);
         }
@@ -138,8 +146,12 @@ export class EmbeddedBroker {
       },
     });
     this.#dropRefusedPublishes(aedes);
-    aedes.on('clientError', (client, error) => this.#log.debug('Client error.', { clientId: client.id, error: error.message }));
-    aedes.on('connectionError', (client, error) => this.#log.debug('Connection error.', { clientId: client.id, error: error.message }));
+    aedes.on('clientError', (client, error) => {
+      // A refused login comes back here as the error we refused it with; it is logged already (#refuseLogin).
+      if (loginRefusals.has(error)) return;
+      this.#log.debug('Client error.', { clientId: clip(client.id), error: clip(error.message) });
+    });
+    aedes.on('connectionError', (client, error) => this.#log.debug('Connection error.', { clientId: clip(client.id), error: clip(error.message) }));
     aedes.on('clientDisconnect', (client) => this.#forgetSession(client));
 
     const server = createServer((socket) => this.#accept(aedes, socket));
@@ -192,6 +204,7 @@ export class EmbeddedBroker {
     this.#server = null;
     this.#address = null;
     this.#sessions.clear();
+    this.#refusals.close();
     if (aedes !== null) await new Promise<void>((resolve) => aedes.close(() => resolve()));
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
@@ -200,14 +213,18 @@ export class EmbeddedBroker {
 
   #accept(aedes: Aedes, socket: Socket): void {
     this.#sockets.add(socket);
+    const address = peerAddress(socket.remoteAddress);
     socket.once('close', () => this.#sockets.delete(socket));
     const guard = new PacketSizeGuard(MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES);
     pipeline(socket, guard, (error) => {
       if (isFirmwardError(error, 'payload_too_large') || isFirmwardError(error, 'invalid_input')) {
-        this.#log.warn(error.message, { remoteAddress: socket.remoteAddress, ...error.detail });
+        this.#refusals.warn(`packet ${address}`, { what: 'refused packets', from: address, field: 'remoteAddress' },
+          error.message, { remoteAddress: address, ...error.detail });
       }
     });
-    aedes.handle(Duplex.from({ readable: guard, writable: socket }));
+    const conn = Duplex.from({ readable: guard, writable: socket });
+    this.#peers.set(conn, { address });
+    aedes.handle(conn);
   }
 
   async #authenticate(client: Client, username: string | undefined, password: Buffer | undefined): Promise<AuthenticateError | null> {
@@ -245,7 +262,10 @@ export class EmbeddedBroker {
   }
 
   #refuseLogin(client: Client, username: string | null, reason: string): AuthenticateError {
-    this.#log.warn('Refused a login.', { clientId: client.id, username, reason });
+    const address = this.#peers.get(client.conn)?.address ?? 'unknown';
+    this.#refusals.warn(`login ${address}`, { what: 'refused logins', from: address, field: 'remoteAddress' }, 'Refused a login.', {
+      clientId: clip(client.id), username: username === null ? null : clip(username), remoteAddress: address, reason: clip(reason),
+    });
     return notAuthorized(reason);
   }
 
@@ -277,8 +297,19 @@ export class EmbeddedBroker {
   }
 }
 
+/** A peer's address as refusals are counted by: an IPv4 peer on a dual-stack socket as its IPv4 address. */
+function peerAddress(address: string | undefined): string {
+  if (address === undefined || address === '') return 'unknown';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;
+}
+
+/** The errors logins were refused with (notAuthorized): aedes hands each back as a client error. */
+const loginRefusals = new WeakSet<Error>();
+
 function notAuthorized(reason: string): AuthenticateError {
-  return Object.assign(new Error(reason), { returnCode: NOT_AUTHORIZED });
+  const error = Object.assign(new Error(reason), { returnCode: NOT_AUTHORIZED });
+  loginRefusals.add(error);
+  return error;
 }
 
 /** Connections the kernel holds for us before we accept them (see listen). */

@@ -12,6 +12,7 @@ import type { Clock, DeviceGateway, GatewayHandler } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, commandSchema, deviceTopics, encode, parseTopic } from '@firmward/protocol';
 import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
 import { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS } from './acl.ts';
+import { LogThrottle, clip } from './log-limits.ts';
 import { consoleLogger } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
 import { parseDeviceMessage } from './messages.ts';
@@ -52,11 +53,14 @@ export class MqttDeviceGateway implements DeviceGateway {
   #handler: GatewayHandler | null = null;
   /** The tail of each device's delivery chain: one device's messages are handled one at a time, in order. */
   readonly #queues = new Map<string, Promise<void>>();
+  /** A device that keeps sending what does not parse gets a few lines a minute, then a summary. */
+  readonly #rejections: LogThrottle;
 
   constructor(options: MqttDeviceGatewayOptions) {
     this.#options = options;
     this.#clock = options.clock;
     this.#log = options.logger ?? consoleLogger('info', 'mqtt-gateway');
+    this.#rejections = new LogThrottle({ log: this.#log });
   }
 
   /** Connects, subscribes to every device's state, availability and events; resolves once subscribed. */
@@ -104,6 +108,7 @@ export class MqttDeviceGateway implements DeviceGateway {
     this.#client = null;
     if (client !== null) await client.endAsync();
     while (this.#queues.size > 0) await Promise.all([...this.#queues.values()]);
+    this.#rejections.close();
     this.#handler = null;
   }
 
@@ -144,8 +149,12 @@ export class MqttDeviceGateway implements DeviceGateway {
     const at = this.#clock.now();
     const result = parseDeviceMessage(topic, payload);
     if (!result.ok) {
-      this.#log.warn('Rejected a device message; nothing changed.', { topic, deviceId: result.deviceId, error: result.error });
-      const info = { deviceId: result.deviceId, topic, error: result.error, at };
+      // Clipped for the handler too: the topic and the error (which may quote a field name the
+      // device chose) are only for logs and history, and the engine logs them again.
+      const info = { deviceId: result.deviceId, topic: clip(topic), error: clip(result.error), at };
+      const from = result.deviceId ?? 'no device';
+      this.#rejections.warn(`rejected ${from}`, { what: 'rejected device messages', from, field: 'deviceId' },
+        'Rejected a device message; nothing changed.', { topic: info.topic, deviceId: result.deviceId, error: info.error });
       this.#enqueue(result.deviceId ?? NO_DEVICE, () => handler.onRejected(info));
       return;
     }

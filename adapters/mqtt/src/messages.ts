@@ -24,7 +24,7 @@ export type DeviceMessageResult =
  */
 export function parseDeviceMessage(topic: string, payload: Uint8Array): DeviceMessageResult {
   const parsedTopic = parseTopic(topic);
-  if (parsedTopic === null) return { ok: false, deviceId: null, error: `"${topic}" is not a device topic (bad device id or unknown kind)` };
+  if (parsedTopic === null) return { ok: false, deviceId: null, error: 'not a device topic (bad device id or unknown kind)' };
   const { deviceId, kind } = parsedTopic;
   // Checked before decoding so an oversized payload costs nothing more, whatever its kind.
   if (payload.byteLength > MAX_PAYLOAD_BYTES) {
