@@ -12,9 +12,17 @@ import { MAX_PAYLOAD_BYTES, TOPIC_ROOT, availabilitySchema, deviceTopics, parseP
 
 export type Principal = { role: 'hub' } | { role: 'device'; deviceId: string };
 
+/** Where a login comes from, as the broker saw it. */
+export interface LoginSource {
+  /** The peer's address: slow checks are limited per address (credential-check.ts). */
+  address: string;
+  /** Aborted when the connection closes: a login still waiting for its check is not checked. */
+  signal?: AbortSignal;
+}
+
 /** Checks a login. Returns who it is, or null to refuse. Implementations compare secrets in constant time. */
 export interface CredentialCheck {
-  authenticate(username: string, password: string): Promise<Principal | null>;
+  authenticate(username: string, password: string, source?: LoginSource): Promise<Principal | null>;
 }
 
 /** The topic filters the hub subscribes to: every device's state, availability and events. */

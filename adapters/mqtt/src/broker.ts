@@ -72,7 +72,7 @@ export class EmbeddedBroker {
   /** Logins whose credential check is under way; disconnect() marks those of its client id. */
   readonly #loginsInFlight = new Set<{ clientId: string; revoked: boolean }>();
   /** Each connection's peer, by the stream aedes was handed (aedes calls it client.conn). */
-  readonly #peers = new WeakMap<object, { address: string }>();
+  readonly #peers = new WeakMap<object, { address: string; signal: AbortSignal }>();
   /** Refusals a peer can repeat at will: a few lines per source and minute, then a summary (log-limits.ts). */
   readonly #refusals: LogThrottle;
 
@@ -214,7 +214,11 @@ export class EmbeddedBroker {
   #accept(aedes: Aedes, socket: Socket): void {
     this.#sockets.add(socket);
     const address = peerAddress(socket.remoteAddress);
-    socket.once('close', () => this.#sockets.delete(socket));
+    const closed = new AbortController();
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      closed.abort();
+    });
     const guard = new PacketSizeGuard(MAX_PAYLOAD_BYTES + PACKET_OVERHEAD_BYTES);
     pipeline(socket, guard, (error) => {
       if (isFirmwardError(error, 'payload_too_large') || isFirmwardError(error, 'invalid_input')) {
@@ -223,7 +227,7 @@ export class EmbeddedBroker {
       }
     });
     const conn = Duplex.from({ readable: guard, writable: socket });
-    this.#peers.set(conn, { address });
+    this.#peers.set(conn, { address, signal: closed.signal });
     aedes.handle(conn);
   }
 
@@ -231,9 +235,10 @@ export class EmbeddedBroker {
     if (username === undefined || password === undefined) return this.#refuseLogin(client, username ?? null, 'no user name or password');
     const login = { clientId: client.id, revoked: false };
     this.#loginsInFlight.add(login);
+    const peer = this.#peers.get(client.conn) ?? { address: 'unknown' };
     let principal: Principal | null;
     try {
-      principal = await this.#credentials.authenticate(username, password.toString('utf8'));
+      principal = await this.#credentials.authenticate(username, password.toString('utf8'), peer);
     } finally {
       this.#loginsInFlight.delete(login);
     }
@@ -297,7 +302,7 @@ export class EmbeddedBroker {
   }
 }
 
-/** A peer's address as refusals are counted by: an IPv4 peer on a dual-stack socket as its IPv4 address. */
+/** A peer's address as logins are counted by: an IPv4 peer on a dual-stack socket as its IPv4 address. */
 function peerAddress(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice('::ffff:'.length) : address;

@@ -1,9 +1,10 @@
 export { EmbeddedBroker } from './broker.ts';
 export type { BrokerAddress, EmbeddedBrokerOptions } from './broker.ts';
 export { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS, clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
-export type { CredentialCheck, Principal, PublishFacts, WillFacts } from './acl.ts';
-export { DEVICE_SECRET_ITERATIONS, credentialCheck, generateDeviceSecret, hashDeviceSecret, hashSecret, verifySecret } from './secrets.ts';
-export type { StoredCredential } from './secrets.ts';
+export type { CredentialCheck, LoginSource, Principal, PublishFacts, WillFacts } from './acl.ts';
+export { DEVICE_SECRET_ITERATIONS, generateDeviceSecret, hashDeviceSecret, hashSecret, verifySecret } from './secrets.ts';
+export { credentialCheck } from './credential-check.ts';
+export type { CredentialCheckOptions, StoredCredential } from './credential-check.ts';
 export { MqttDeviceGateway } from './gateway.ts';
 export type { MqttDeviceGatewayOptions } from './gateway.ts';
 export { connectDevice } from './device-client.ts';

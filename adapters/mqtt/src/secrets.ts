@@ -3,11 +3,10 @@
  * The hub stores only hashes (scrypt, or Mosquitto 2's PBKDF2 form so that one stored credential
  * works for the embedded broker and an external Mosquitto alike), so a copied database does not
  * let anyone speak as a device; secrets are compared in constant time so a login attempt learns
- * nothing from how long it took.
+ * nothing from how long it took. The broker's login check over these hashes is credential-check.ts.
  */
 import { pbkdf2, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { FirmwardError } from '@firmward/core';
-import type { CredentialCheck, Principal } from './acl.ts';
 
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
@@ -146,35 +145,4 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   } catch {
     return false;
   }
-}
-
-/** What a credential lookup returns for a known user name. */
-export interface StoredCredential {
-  principal: Principal;
-  /** From hashSecret or hashDeviceSecret. */
-  secretHash: string;
-}
-
-let dummyHash: Promise<string> | null = null;
-
-/**
- * A CredentialCheck over stored hashes. Unknown user names still cost one hash of the form the hub
- * issues, so a login attempt cannot tell "no such device" from "wrong secret" by its timing.
- *
- * @example
- * const credentials = credentialCheck(async (username) =>
- *   username === 'hub' ? { principal: { role: 'hub' }, secretHash: hubHash } : null);
- */
-export function credentialCheck(lookup: (username: string) => Promise<StoredCredential | null> | StoredCredential | null): CredentialCheck {
-  return {
-    async authenticate(username: string, password: string): Promise<Principal | null> {
-      const found = await lookup(username);
-      if (found === null) {
-        dummyHash ??= hashDeviceSecret('firmward-no-such-user');
-        await verifySecret(password, await dummyHash);
-        return null;
-      }
-      return (await verifySecret(password, found.secretHash)) ? found.principal : null;
-    },
-  };
 }

@@ -14,8 +14,9 @@ import { EmbeddedBroker } from '../src/broker.ts';
 import { connectDevice } from '../src/device-client.ts';
 import type { DeviceConnection } from '../src/device-client.ts';
 import { MqttDeviceGateway } from '../src/gateway.ts';
-import { credentialCheck, hashDeviceSecret, hashSecret } from '../src/secrets.ts';
-import type { StoredCredential } from '../src/secrets.ts';
+import { credentialCheck } from '../src/credential-check.ts';
+import type { StoredCredential } from '../src/credential-check.ts';
+import { hashDeviceSecret, hashSecret } from '../src/secrets.ts';
 import { RecordingHandler, TEST_COST, recordingLogger, sampleState } from './helpers.ts';
 import type { HandlerCall } from './helpers.ts';
 

@@ -4,8 +4,9 @@ import type { GatewayHandler } from '@firmward/ports';
 import type { DeviceEvent, DeviceState } from '@firmward/protocol';
 import { EmbeddedBroker } from '../src/broker.ts';
 import type { Logger } from '@firmward/ports';
-import { credentialCheck, hashSecret } from '../src/secrets.ts';
-import type { StoredCredential } from '../src/secrets.ts';
+import { credentialCheck } from '../src/credential-check.ts';
+import type { StoredCredential } from '../src/credential-check.ts';
+import { hashSecret } from '../src/secrets.ts';
 
 /** Cheap scrypt parameters: the tests exercise the logic, not the cost. */
 export const TEST_COST = { n: 1024, r: 8, p: 1 } as const;

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pbkdf2Sync } from 'node:crypto';
 import fc from 'fast-check';
-import { DEVICE_SECRET_ITERATIONS, credentialCheck, generateDeviceSecret, hashDeviceSecret, hashSecret, verifySecret } from '../src/secrets.ts';
+import { credentialCheck } from '../src/credential-check.ts';
+import { DEVICE_SECRET_ITERATIONS, generateDeviceSecret, hashDeviceSecret, hashSecret, verifySecret } from '../src/secrets.ts';
 import { TEST_COST } from './helpers.ts';
 
 describe('device secrets', () => {
