@@ -8,6 +8,8 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { LimitFunction } from 'p-limit';
 import { FirmwardError } from '@firmward/core';
 import { AttemptLimiter } from './attempt-limiter.ts';
 import { writeSecretFile } from './secret-file.ts';
@@ -18,6 +20,13 @@ export const SESSIONS_FILE = 'dashboard-sessions.json';
 /** scrypt cost: N=2^15 takes ~50 ms here, slow for guessing, quick for one person signing in. */
 const SCRYPT = { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 const KEY_LENGTH = 64;
+/**
+ * Password hashes computed at once, and sign-ins that may wait for one. Each takes 32 MiB and a
+ * thread of libuv's pool for ~50 ms: without a bound, wrong passwords from forty addresses at once
+ * would want 1.3 GiB and every thread (per address the attempt limit already holds them to a few).
+ */
+const MAX_CONCURRENT_HASHES = 2;
+const MAX_WAITING_HASHES = 16;
 const MIN_PASSWORD_LENGTH = 10;
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 
@@ -48,6 +57,8 @@ export interface DashboardAuthOptions {
   /** Wrong passwords allowed per address within `attemptWindowMs` before sign-in waits. */
   maxFailedAttempts?: number;
   attemptWindowMs?: number;
+  /** The slow hash (scrypt); tests count the calls through it. */
+  hash?: (password: string, salt: Buffer) => Promise<Buffer>;
 }
 
 function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
@@ -70,6 +81,11 @@ export class DashboardAuth {
   readonly #ttl: number;
   /** Wrong passwords per address, counted before the slow hash so parallel guesses count one by one. */
   readonly #attempts: AttemptLimiter;
+  /** Wrong owner tokens per address on the first-run form, counted before the compare. */
+  readonly #ownerTokenAttempts: AttemptLimiter;
+  /** At most MAX_CONCURRENT_HASHES password hashes at once, whatever the number of addresses. */
+  readonly #hashing: LimitFunction = pLimit(MAX_CONCURRENT_HASHES);
+  readonly #hash: (password: string, salt: Buffer) => Promise<Buffer>;
   #sessions: StoredSession[];
 
   constructor(o: DashboardAuthOptions) {
@@ -80,6 +96,11 @@ export class DashboardAuth {
       maxFailures: o.maxFailedAttempts ?? 5, windowMs: o.attemptWindowMs ?? 15 * 60_000, now: this.#now,
       message: 'Too many wrong passwords; wait a quarter of an hour and try again.',
     });
+    this.#ownerTokenAttempts = new AttemptLimiter({
+      maxFailures: o.maxFailedAttempts ?? 5, windowMs: o.attemptWindowMs ?? 15 * 60_000, now: this.#now,
+      message: 'Too many wrong owner tokens; wait a quarter of an hour and try again.',
+    });
+    this.#hash = o.hash ?? hashPassword;
     const stored = this.#read<StoredSession[]>(SESSIONS_FILE);
     this.#sessions = Array.isArray(stored) ? stored.filter((s) => s.expiresAt > this.#now()) : [];
   }
@@ -98,7 +119,7 @@ export class DashboardAuth {
       throw new FirmwardError('invalid_input', `The password must be at least ${MIN_PASSWORD_LENGTH} characters long.`);
     }
     const salt = randomBytes(16);
-    const hash = await hashPassword(password, salt);
+    const hash = await this.#hashing(() => this.#hash(password, salt));
     this.#write(OWNER_ACCOUNT_FILE, { username, salt: salt.toString('base64'), hash: hash.toString('base64'), createdAt: this.#now() } satisfies StoredAccount);
   }
 
@@ -108,14 +129,33 @@ export class DashboardAuth {
    */
   async verify(username: string, password: string, from: string): Promise<boolean> {
     // Counted now, before the hash is awaited: forty guesses sent at once are forty attempts.
-    this.#attempts.begin(from);
+    const attempt = this.#attempts.begin(from);
+    if (this.#hashing.pendingCount >= MAX_WAITING_HASHES) {
+      // Nothing was checked, so this try does not count against the address.
+      attempt.succeeded();
+      throw new FirmwardError('too_many_attempts', 'The hub is busy checking other sign-ins; try again in a few seconds.', { detail: { retryAfterSeconds: 5 } });
+    }
     const account = this.#account();
     // Hash even without an account or with the wrong name, so timing does not tell which part was wrong.
     const salt = account ? Buffer.from(account.salt, 'base64') : randomBytes(16);
-    const key = await hashPassword(password.slice(0, 1024), salt);
+    const key = await this.#hashing(() => this.#hash(password.slice(0, 1024), salt));
     const ok = account !== null && account.username === username && timingSafeEqual(key, Buffer.from(account.hash, 'base64'));
     if (ok) this.#attempts.clear(from);
     return ok;
+  }
+
+  /**
+   * Counts one try at the owner token on the first-run form from `from`, before the token is
+   * compared (the token is also the API's bearer token: a wrong one is a guess at it). Throws
+   * too_many_attempts when the address has had its tries; call `succeeded()` when it was right.
+   * The bearer check on /api counts nothing, so a locked-out address does not lock out the CLI.
+   *
+   * @example
+   * const attempt = auth.ownerTokenAttempt(remoteAddress(c));
+   * if (equalSecrets(presented, ownerToken)) attempt.succeeded();
+   */
+  ownerTokenAttempt(from: string): { succeeded(): void } {
+    return this.#ownerTokenAttempts.begin(from);
   }
 
   startSession(username: string): { sessionId: string; session: DashboardSession } {

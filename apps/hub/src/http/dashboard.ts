@@ -125,9 +125,16 @@ export function mountDashboard(app: Hono, auth: DashboardAuth, ownerToken: strin
   app.post('/auth/setup', async (c) => {
     if (!sameOrigin(c)) return crossSite(c);
     const body = await readJsonBody(c, SetupSchema);
+    // Once the hub has its owner the form has nothing to do, and the token is not even compared:
+    // it must not stay open as a place to guess the owner token (whether there is an account is
+    // no secret: /auth/session says so).
+    if (auth.hasAccount()) throw new FirmwardError('conflict', 'This hub already has an owner account; sign in with it.');
+    // Counted per address before the compare, like a password (dashboard-auth.ts).
+    const attempt = auth.ownerTokenAttempt(remoteAddress(c));
     if (!equalSecrets(body.ownerToken.trim(), ownerToken)) {
       throw new FirmwardError('unauthorized', 'The owner token is wrong; the hub printed it when it first started and keeps it in its data folder (owner-token).');
     }
+    attempt.succeeded();
     await auth.createOwner(body.username.trim(), body.password);
     return startSession(c, auth, body.username.trim());
   });
