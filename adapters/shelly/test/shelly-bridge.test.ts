@@ -311,7 +311,7 @@ describe('ShellyBridge over a real MQTT broker', { timeout: 20_000 }, () => {
     await bridge.send(ID, { ...repositoryOffer('job-model'), model: 'S3SW-001X8EU' });
     await bridge.send(ID, { ...repositoryOffer('job-old'), version: '1.4.0', applicableFrom: null });
     await hub.waitFor(() => hub.eventLines(ID).length >= 3);
-    assert.deepEqual(hub.eventLines(ID), ['ack job-moved refused incompatible', 'ack job-model refused incompatible', 'ack job-old refused downgrade']);
+    assert.deepEqual(hub.eventLines(ID), ['ack job-moved refused incompatible', 'ack job-model refused model_mismatch', 'ack job-old refused downgrade']);
     assert.match(hub.events(ID)[0]!.type === 'ack' ? (hub.events(ID)[0] as { message: string }).message : '', /now offers 1\.5\.2/);
   });
 

@@ -288,7 +288,7 @@ describe('TasmotaBridge over a real MQTT broker', { timeout: 20_000 }, () => {
     await bridge.send(ID, offer('job-d', { version: '14.1.0', releaseId: 'tasmota/tasmota/14.1.0' }));
     await bridge.send(ID, offer('job-u', { image: { url: `http://127.0.0.1:8080/firmware/${'x'.repeat(100)}`, lengthBytes: 1, sha256: 'a'.repeat(64) } }));
     await hub.waitFor(() => hub.eventLines(ID).length >= 3);
-    assert.deepEqual(hub.eventLines(ID), ['ack job-m refused incompatible', 'ack job-d refused downgrade', 'ack job-u refused image_url_too_long']);
+    assert.deepEqual(hub.eventLines(ID), ['ack job-m refused model_mismatch', 'ack job-d refused downgrade', 'ack job-u refused image_url_too_long']);
     assert.equal(hub.lastState(ID)!.job, null);
   });
 
