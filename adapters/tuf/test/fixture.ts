@@ -5,6 +5,9 @@
  * the mirror (or some keys) would.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -153,4 +156,34 @@ export function offerOf(release: Release, url: string, patch: Partial<OfferComma
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/**
+ * The maker's published folder over real HTTP on loopback. `answer` may take over the answer of a
+ * file (return true once it has answered); otherwise the file is served whole, or 404.
+ */
+export async function servePublished(
+  maker: Maker, answer: (file: string, body: Buffer, res: ServerResponse) => boolean = () => false,
+): Promise<{ base: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    void (async () => {
+      const file = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
+      let body: Buffer;
+      try {
+        body = await readFile(path.join(maker.published, path.normalize(file)));
+      } catch {
+        res.writeHead(404).end();
+        return;
+      }
+      if (!answer(file, body, res)) res.writeHead(200, { 'content-length': body.length }).end(body);
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

@@ -6,21 +6,17 @@
  * release tool published; the image route is the one the test alters.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
+import type { ServerResponse } from 'node:http';
 import { after, before, beforeEach, test } from 'node:test';
 import type { Release } from '@firmward/core';
 import type { ImageRefusal } from '@firmward/ports';
 import { TufReleaseSource } from '../src/index.ts';
-import { Maker, REPO, tempDir } from './fixture.ts';
+import { Maker, REPO, servePublished, tempDir } from './fixture.ts';
 
 type ImageMode = 'whole' | 'flipped' | 'longer' | 'shorter' | 'endless' | 'slow' | 'missing';
 
 let maker: Maker;
-let server: Server;
+let server: { base: string; close(): Promise<void> };
 let base: string;
 let imageMode: ImageMode = 'whole';
 let imageRequests = 0;
@@ -29,31 +25,17 @@ let releaseSlow: (() => void) | null = null;
 
 before(async () => {
   maker = await Maker.create();
-  server = createServer((req, res) => {
-    void (async () => {
-      const file = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
-      let body: Buffer;
-      try {
-        body = await readFile(path.join(maker.published, path.normalize(file)));
-      } catch {
-        res.writeHead(404).end();
-        return;
-      }
-      if (!file.startsWith('targets/acme/')) {
-        res.writeHead(200, { 'content-length': body.length }).end(body);
-        return;
-      }
-      imageRequests += 1;
-      serveImage(res, body);
-    })();
+  server = await servePublished(maker, (file, body, res) => {
+    if (!file.startsWith('targets/acme/')) return false;
+    imageRequests += 1;
+    serveImage(res, body);
+    return true;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  base = server.base;
 });
 after(async () => {
   releaseSlow?.();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await server.close();
   maker.cleanup();
 });
 beforeEach(() => {

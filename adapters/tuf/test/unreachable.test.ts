@@ -5,59 +5,41 @@
  * home. Real HTTP on loopback in front of a repository the release tool published.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { deviceCodeKind } from '@firmward/protocol';
 import { DeviceTrust, TufReleaseSource } from '../src/index.ts';
-import { Maker, PLUG_DEVICE, REPO, offerOf, tempDir } from './fixture.ts';
+import { Maker, PLUG_DEVICE, REPO, offerOf, servePublished, tempDir } from './fixture.ts';
 
 type Mode = 'whole' | 'cut-socket' | 'cut-framed' | 'status-503' | 'garbage';
 
 let maker: Maker;
-let server: Server;
+let server: { base: string; close(): Promise<void> };
 let base: string;
 let mode: Mode = 'whole';
 before(async () => {
   maker = await Maker.create();
-  server = createServer((req, res) => {
-    void (async () => {
-      const file = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '');
-      let body: Buffer;
-      try {
-        body = await readFile(path.join(maker.published, path.normalize(file)));
-      } catch {
-        res.writeHead(404).end();
-        return;
-      }
-      const isTimestamp = file.endsWith('timestamp.json');
-      if (!isTimestamp || mode === 'whole') {
-        res.writeHead(200, { 'content-length': body.length }).end(body);
-      } else if (mode === 'status-503') {
-        res.writeHead(503).end();
-      } else if (mode === 'cut-socket') {
-        // The hub dies mid-answer: the announced length never arrives.
-        res.writeHead(200, { 'content-length': body.length });
-        res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
-      } else if (mode === 'cut-framed') {
-        // A mirror that passed on a cut-off file as if whole.
-        const half = body.subarray(0, body.length >> 1);
-        res.writeHead(200, { 'content-length': half.length }).end(half);
-      } else {
-        const junk = Buffer.from('{"signed": {"_type": "timestamp"}, "signatures": []}');
-        res.writeHead(200, { 'content-length': junk.length }).end(junk);
-      }
-    })();
+  server = await servePublished(maker, (file, body, res) => {
+    if (!file.endsWith('timestamp.json') || mode === 'whole') return false;
+    if (mode === 'status-503') {
+      res.writeHead(503).end();
+    } else if (mode === 'cut-socket') {
+      // The hub dies mid-answer: the announced length never arrives.
+      res.writeHead(200, { 'content-length': body.length });
+      res.write(body.subarray(0, body.length >> 1), () => res.socket?.destroy());
+    } else if (mode === 'cut-framed') {
+      // A mirror that passed on a cut-off file as if whole.
+      const half = body.subarray(0, body.length >> 1);
+      res.writeHead(200, { 'content-length': half.length }).end(half);
+    } else {
+      const junk = Buffer.from('{"signed": {"_type": "timestamp"}, "signatures": []}');
+      res.writeHead(200, { 'content-length': junk.length }).end(junk);
+    }
+    return true;
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  base = server.base;
 });
 after(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await server.close();
   maker.cleanup();
 });
 
