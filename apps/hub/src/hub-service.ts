@@ -73,15 +73,7 @@ export class DefaultHubService implements HubService {
    * so, because no new release from that maker reaches any of them until it is fixed.
    */
   async recordRepositoryRefusal(refusal: SourceRefusal): Promise<void> {
-    const now = this.#d.clock.now();
-    for (const home of await this.#d.store.listHomes()) {
-      const event: NewHistoryEvent = {
-        at: now, homeId: home.id, deviceId: null, jobId: null, kind: 'decision', from: null, to: null,
-        code: refusal.code, message: refusal.message, actor: 'hub',
-      };
-      await this.#d.store.appendEvent(event);
-      this.publish(event);
-    }
+    await this.#decisionInHomes((await this.#d.store.listHomes()).map((h) => h.id), refusal.code, refusal.message);
   }
 
   /**
@@ -89,14 +81,16 @@ export class DefaultHubService implements HubService {
    * every home it would have reached (a device of that model and hardware revision) says so once.
    */
   async recordImageRefusal(release: Release, refusal: Pick<ImageRefusal, 'code' | 'message'>): Promise<void> {
-    const now = this.#d.clock.now();
     const devices = await this.#d.store.listDevices();
     const homes = new Set(devices.filter((d) => d.vendor === release.vendor && d.model === release.model && release.hardwareRevisions.includes(d.hardwareRevision)).map((d) => d.homeId));
-    for (const homeId of [...homes].sort()) {
-      const event: NewHistoryEvent = {
-        at: now, homeId, deviceId: null, jobId: null, kind: 'decision', from: null, to: null,
-        code: refusal.code, message: `${release.vendor} ${release.model} ${release.version}: ${refusal.message}`, actor: 'hub',
-      };
+    await this.#decisionInHomes([...homes].sort(), refusal.code, `${release.vendor} ${release.model} ${release.version}: ${refusal.message}`);
+  }
+
+  /** The hub's decision, one line in each home's history, announced live. */
+  async #decisionInHomes(homeIds: readonly string[], code: string, message: string): Promise<void> {
+    const now = this.#d.clock.now();
+    for (const homeId of homeIds) {
+      const event: NewHistoryEvent = { at: now, homeId, deviceId: null, jobId: null, kind: 'decision', from: null, to: null, code, message, actor: 'hub' };
       await this.#d.store.appendEvent(event);
       this.publish(event);
     }

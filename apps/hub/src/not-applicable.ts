@@ -4,8 +4,7 @@
  * told so in its history once per release and reason, not at every plan (issue 14, finding 2).
  * The device view says the same sentence all along (the planner's reason).
  */
-import type { NoJob } from '@firmward/core';
-import type { Device, EpochMs } from '@firmward/core';
+import type { Device, EpochMs, NoJob } from '@firmward/core';
 import type { NewHistoryEvent, Store } from '@firmward/ports';
 
 /** The planner's reasons worth a history line: a release exists but is not for this device. */
