@@ -246,8 +246,7 @@ export class TufReleaseSource implements ReleaseSource {
         return file;
       }
     }
-    const [vendorModelVersion, base] = splitPath(release.image.path);
-    const url = new URL(`${vendorModelVersion}/${release.image.sha256}.${base}`, repositoryUrl(this.#o.url, 'targets/')).href;
+    const url = new URL(consistentTargetPath(release.image.path, release.image.sha256), repositoryUrl(this.#o.url, 'targets/')).href;
     const tmp = `${file}.${process.pid}.part`;
     const hash = createHash('sha256');
     let length = 0;
@@ -282,9 +281,15 @@ export class TufReleaseSource implements ReleaseSource {
 /** An image is fetched from its place in the repository: two targets with one hash are two places. */
 const mirrorKey = (release: Release): string => `${release.image.sha256}\n${release.image.path}`;
 
-function splitPath(targetPath: string): [string, string] {
-  const at = targetPath.lastIndexOf('/');
-  return [targetPath.slice(0, at), targetPath.slice(at + 1)];
+/**
+ * Where a consistent snapshot keeps a target: `<folders>/<sha256>.<name>`, relative to `targets/`,
+ * each segment URL-encoded (a name may hold `?`, `#` or `%`). A path without a folder stays a
+ * relative `<sha256>.<name>`: joined with a leading `/` it would resolve at the server's root.
+ */
+export function consistentTargetPath(targetPath: string, sha256: string): string {
+  const segments = targetPath.split('/');
+  segments.push(`${sha256}.${segments.pop() ?? ''}`);
+  return segments.map(encodeURIComponent).join('/');
 }
 
 async function hashFile(file: string): Promise<string> {
