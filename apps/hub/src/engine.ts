@@ -51,6 +51,9 @@ export interface EngineDeps {
   onHistory?: (event: NewHistoryEvent) => void;
 }
 
+/** More rows a transition implies, written in its transaction (after the job is saved, before the commit). */
+export type AlsoWrite = (tx: Store, saved: Job, now: EpochMs) => Promise<void>;
+
 /** Planned jobs inserted per transaction: short enough that device messages wait only milliseconds for the store. */
 const PLAN_BATCH_JOBS = 500;
 const DEFAULT_UNREACHABLE_RETRY_SECONDS = 60;
@@ -338,13 +341,14 @@ export class RolloutEngine implements GatewayHandler {
    * Persist, then act. The transition function checks legality; the store's compare-and-set and
    * unique index check invariant 1 again. Returns the saved job, or null when nothing changed.
    */
-  async #apply(home: Home, job: Job, event: JobEvent, actor: string): Promise<Job | null> {
+  async #apply(home: Home, job: Job, event: JobEvent, actor: string, alsoWrite?: AlsoWrite): Promise<Job | null> {
     const now = this.#d.clock.now();
     const { job: next, change } = transition(job, event, { now, soakSeconds: home.settings.soakSeconds });
     const history = historyOf(job, next, change, event, now, actor);
     const saved = await this.#d.store.transaction(async (tx) => {
       const ok = await tx.saveJob(next, job.state, history);
       if (!ok) return false;
+      await alsoWrite?.(tx, next, now);
       if (next.state === 'failed') {
         const device = await tx.getDevice(job.deviceId);
         await tx.setHomeHalt(home.id, {
@@ -568,9 +572,13 @@ export class RolloutEngine implements GatewayHandler {
     });
   }
 
-  /** Like applyAs, for a caller that already holds the home's lock (withHome). */
-  async applyHeld(home: Home, job: Job, event: JobEvent, actor: string): Promise<Job> {
-    const saved = await this.#apply(home, job, event, actor);
+  /**
+   * Like applyAs, for a caller that already holds the home's lock (withHome). `alsoWrite` goes into
+   * the transition's own transaction: what the transition implies (a cancel's skip) is never seen
+   * without it — the planner does not take the home's lock.
+   */
+  async applyHeld(home: Home, job: Job, event: JobEvent, actor: string, alsoWrite?: AlsoWrite): Promise<Job> {
+    const saved = await this.#apply(home, job, event, actor, alsoWrite);
     if (!saved) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
     return saved;
   }

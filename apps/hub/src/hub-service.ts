@@ -200,9 +200,10 @@ export class DefaultHubService implements HubService {
       // Invariant 8: cancelling twice is the same as cancelling once.
       if (job.state === 'cancelled') return jobView(job);
       if (isTerminal(job.state)) throw new FirmwardError('conflict', `This update already ${job.state === 'succeeded' ? 'succeeded' : 'failed'}; there is nothing left to cancel.`);
-      const cancelled = await this.#d.engine.applyHeld(await this.#home(job.homeId), job, { type: 'cancel', by: actor, message: `Cancelled by ${who(actor)}.` }, actor);
-      // A person's "no" sticks: the same release is not queued again until they ask for it.
-      await this.#d.store.addSkip(cancelled.deviceId, cancelled.releaseId, this.#d.clock.now(), actor);
+      // A person's "no" sticks: the same release is not queued again until they ask for it. The
+      // skip commits with the cancel, so the planner never sees the one without the other.
+      const cancelled = await this.#d.engine.applyHeld(await this.#home(job.homeId), job, { type: 'cancel', by: actor, message: `Cancelled by ${who(actor)}.` }, actor,
+        (tx, saved, now) => tx.addSkip(saved.deviceId, saved.releaseId, now, actor));
       return jobView(cancelled);
     });
   }
