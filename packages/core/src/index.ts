@@ -6,6 +6,7 @@ export * from './thresholds.ts';
 export * from './home.ts';
 export * from './device.ts';
 export * from './job.ts';
+export * from './device-report.ts';
 export * from './preflight/types.ts';
 export * from './sequencer.ts';
 export * from './preflight/index.ts';
