@@ -89,6 +89,8 @@ export const DEVICE_CODES = {
   unexpected_version: 'final',
   version_unchanged: 'final',
   not_installed: 'final',
+  /** A hawkBit client closed the update with a failure before its restart: it still runs its previous version. */
+  install_failed: 'final',
   update_failed: 'final',
   update_refused: 'final',
   update_interrupted: 'final',

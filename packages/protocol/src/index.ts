@@ -5,6 +5,7 @@
  * Documented in docs/protocol.md.
  */
 import { z } from 'zod';
+import type { DeviceCode } from './device-codes.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const TOPIC_ROOT = 'firmward/v1';
@@ -129,6 +130,16 @@ export type AckEvent = z.infer<typeof ackEventSchema>;
 export type ProgressEvent = z.infer<typeof progressEventSchema>;
 export type ResultEvent = z.infer<typeof resultEventSchema>;
 export type DeviceEvent = z.infer<typeof deviceEventSchema>;
+
+/**
+ * What our own senders (the agent, the bridges, the hawkBit gateway) publish: the same messages,
+ * with a code from the shared table (device-codes.ts), so a mistyped code is a type error. The wire
+ * type above still takes any string: a device of another maker may send its own, and a code
+ * outside the table counts as final.
+ */
+export type OwnAckEvent = Omit<AckEvent, 'code'> & { code: DeviceCode | null };
+export type OwnResultEvent = Omit<ResultEvent, 'code'> & { code: DeviceCode | null };
+export type OwnDeviceEvent = OwnAckEvent | ProgressEvent | OwnResultEvent;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

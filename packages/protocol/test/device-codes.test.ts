@@ -23,7 +23,7 @@ const EXPECTED: Record<DeviceCodeKind, string[]> = {
     'incompatible', 'model_mismatch', 'hardware_mismatch', 'not_applicable_from', 'downgrade', 'retracted', 'already_up_to_date',
     'version_invalid', 'version_ambiguous', 'version_unknown', 'job_cancelled', 'declined', 'device_cancelled',
     'failed', 'internal', 'slot_changed', 'switch_failed', 'boot_failed', 'rolled_back', 'unhealthy', 'unexpected_version',
-    'version_unchanged', 'not_installed', 'update_failed', 'update_refused', 'update_interrupted', 'upgrade_refused', 'upgrade_failed', 'ota_error',
+    'version_unchanged', 'not_installed', 'install_failed', 'update_failed', 'update_refused', 'update_interrupted', 'upgrade_refused', 'upgrade_failed', 'ota_error',
   ],
 };
 
