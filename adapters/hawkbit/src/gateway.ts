@@ -22,7 +22,7 @@
 import { FirmwardError } from '@firmward/core';
 import type { EpochMs, JobState } from '@firmward/core';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
-import type { CancelCommand, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand } from '@firmward/protocol';
+import type { CancelCommand, DeviceReason, DeviceState, InstallCommand, OfferCommand, OwnDeviceEvent } from '@firmward/protocol';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import type { Release } from '@firmward/core';
@@ -651,7 +651,7 @@ export class DdiGateway implements Bridge {
     this.#event(c, { v: PROTOCOL_VERSION, type: 'ack', jobId, accepted: refusal === null, code: refusal?.code ?? null, message: refusal ? clip(refusal.message) : null });
   }
 
-  #event(c: Controller, event: DeviceEvent): void {
+  #event(c: Controller, event: OwnDeviceEvent): void {
     void this.#deliver(c.deviceId, (h, at) => h.onEvent(c.deviceId, event, at));
   }
 

@@ -19,7 +19,7 @@ import type { EpochMs, PowerSource, RecoveryInstructions, Release } from '@firmw
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceCode, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceCode, DeviceReason, DeviceState, InstallCommand, OfferCommand, OwnDeviceEvent, OwnResultEvent, ResultEvent } from '@firmward/protocol';
 import { deviceInfoSchema, notificationSchema, notifyEventParamsSchema, prefixProblem, rpcReplySchema, shellyTopics, statusSchema } from './messages.ts';
 import type { DeviceInfo, RpcReply, ShellyEvent, ShellyStatus } from './messages.ts';
 
@@ -108,7 +108,7 @@ interface ShellyDevice {
   battery: { percent: number | null; external: boolean } | null;
   told: DiscoveredDevice | null;
   job: UpdateJob | null;
-  ended: ResultEvent | null;
+  ended: OwnResultEvent | null;
 }
 
 type Method = 'Shelly.GetDeviceInfo' | 'Shelly.GetStatus' | 'Shelly.Update';
@@ -547,7 +547,7 @@ export class ShellyBridge implements Bridge {
   }
 
   #end(d: ShellyDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: DeviceCode | null, message: string | null, at: EpochMs): void {
-    const result: ResultEvent = {
+    const result: OwnResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: job.offer.jobId, outcome,
       firmwareVersion: d.info?.ver ?? job.fromVersion, healthy: d.online === true, code, message,
     };
@@ -620,7 +620,7 @@ export class ShellyBridge implements Bridge {
     this.#event(d, { v: PROTOCOL_VERSION, type: 'progress', jobId, phase, percent }, at);
   }
 
-  #event(d: ShellyDevice, event: DeviceEvent, at: EpochMs): void {
+  #event(d: ShellyDevice, event: OwnDeviceEvent, at: EpochMs): void {
     const handler = this.#handler!;
     const id = d.id!;
     this.#deliveries.push(id, () => handler.onEvent(id, event, at));

@@ -16,7 +16,7 @@ import type { EpochMs, PowerSource, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, commandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceCode, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceCode, DeviceReason, DeviceState, InstallCommand, OfferCommand, OwnDeviceEvent, OwnResultEvent, ResultEvent } from '@firmward/protocol';
 import {
   DEFAULT_DISCOVERY_PREFIX, DEFAULT_FULL_TOPIC, DEFAULT_PREFIXES, MAX_OTA_URL_LENGTH, commandReplySchema, discoveryConfigSchema,
   isIntermediateImage, parseTasmotaTopic, parseTasmotaVersion, readUpgradeReply, signalDbm, statusReplySchema, telemetrySchema,
@@ -90,7 +90,7 @@ interface TasmotaDevice {
   told: DiscoveredDevice | null;
   job: UpdateJob | null;
   /** The last finished update's result: re-sent when the hub asks about that job again (protocol job-id rules). */
-  ended: ResultEvent | null;
+  ended: OwnResultEvent | null;
 }
 
 /**
@@ -427,7 +427,7 @@ export class TasmotaBridge implements Bridge {
   }
 
   #end(d: TasmotaDevice, job: UpdateJob, outcome: ResultEvent['outcome'], code: DeviceCode | null, message: string | null, at: EpochMs): void {
-    const result: ResultEvent = {
+    const result: OwnResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: job.offer.jobId, outcome,
       firmwareVersion: d.version?.version ?? job.fromVersion, healthy: d.online === true, code, message,
     };
@@ -513,7 +513,7 @@ export class TasmotaBridge implements Bridge {
     this.#event(d, { v: PROTOCOL_VERSION, type: 'progress', jobId, phase, percent }, at);
   }
 
-  #event(d: TasmotaDevice, event: DeviceEvent, at: EpochMs): void {
+  #event(d: TasmotaDevice, event: OwnDeviceEvent, at: EpochMs): void {
     const handler = this.#handler!;
     this.#deliveries.push(d.id, () => handler.onEvent(d.id, event, at));
   }

@@ -20,7 +20,7 @@ import type { EpochMs, Release } from '@firmward/core';
 import { consoleLogger } from '@firmward/ports';
 import type { Bridge, BridgeHandler, Clock, DiscoveredDevice, Logger } from '@firmward/ports';
 import { PROTOCOL_VERSION, cancelCommandSchema, deviceStateSchema as ourStateSchema, installCommandSchema, offerCommandSchema } from '@firmward/protocol';
-import type { CancelCommand, DeviceReason, DeviceEvent, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type { CancelCommand, DeviceReason, DeviceState, InstallCommand, OfferCommand, OwnDeviceEvent, OwnResultEvent } from '@firmward/protocol';
 import {
   deviceState, discoveredDevice, fileVersionOf, identityOf, parseFileVersion, versionText, zigbee2mqttReleases,
 } from './mapping.ts';
@@ -80,7 +80,7 @@ interface Work {
   interrupted: 'device' | 'zigbee2mqtt' | null;
 }
 
-type Ended = { jobId: string; result: ResultEvent } | { jobId: string; cancelled: true };
+type Ended = { jobId: string; result: OwnResultEvent } | { jobId: string; cancelled: true };
 
 interface Known {
   id: string;
@@ -705,7 +705,7 @@ export class Zigbee2MqttBridge implements Bridge {
     this.#drop(work);
     if (work.phase !== 'rebooting') this.#progress(work.deviceId, work.jobId, 'rebooting', null, at);
     const known = this.#devices.get(work.deviceId);
-    const result: ResultEvent = {
+    const result: OwnResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: work.jobId, outcome: 'installed', firmwareVersion: versionText(work.target),
       healthy: known ? this.#isOnline(known.entry.friendly_name) : true, code: null, message: null,
     };
@@ -721,7 +721,7 @@ export class Zigbee2MqttBridge implements Bridge {
     const known = this.#devices.get(work.deviceId);
     const installed = known ? fileVersionOf(this.#telemetryOf(known)?.update?.installed_version) : null;
     const version = installed ?? work.from;
-    const result: ResultEvent = {
+    const result: OwnResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: work.jobId, outcome: 'failed',
       firmwareVersion: version !== null ? versionText(version) : (this.#discovered(known)?.firmwareVersion ?? 'unknown'),
       healthy: known ? this.#isOnline(known.entry.friendly_name) : false, code: reason.code, message: clip(reason.message),
@@ -821,7 +821,7 @@ export class Zigbee2MqttBridge implements Bridge {
     this.#event(deviceId, { v: PROTOCOL_VERSION, type: 'progress', jobId, phase, percent }, at);
   }
 
-  #event(deviceId: string, event: DeviceEvent, at: EpochMs): void {
+  #event(deviceId: string, event: OwnDeviceEvent, at: EpochMs): void {
     this.#deliver((h) => h.onEvent(deviceId, event, at));
   }
 

@@ -13,7 +13,9 @@ import type { Reason } from '@firmward/core';
 import type { Clock, Logger } from '@firmward/ports';
 import { silentLogger } from '@firmward/ports';
 import { isDeviceCode, isTemporary, PROTOCOL_VERSION } from '@firmward/protocol';
-import type { CancelCommand, Command, DeviceEvent, DeviceReason, DeviceState, InstallCommand, OfferCommand, ResultEvent } from '@firmward/protocol';
+import type {
+  CancelCommand, Command, DeviceEvent, DeviceReason, DeviceState, InstallCommand, OfferCommand, OwnDeviceEvent, OwnResultEvent, ResultEvent,
+} from '@firmward/protocol';
 import { agentConfig } from './config.ts';
 import type { AgentConfig } from './config.ts';
 import { downloadToSlot, verifySlot } from './download.ts';
@@ -346,7 +348,7 @@ export class Agent {
     const result = this.#journal.finished.find((r) => r.jobId === jobId);
     if (!result) return false;
     await this.#ack(jobId, false, { code: 'job_finished', message: 'This update has already ended on the device; its result is sent again.' }, offerSeq);
-    await this.#publish(result);
+    await this.#publishAgain(result);
     return true;
   }
 
@@ -529,7 +531,7 @@ export class Agent {
     await this.#reboot();
   }
 
-  async #rolledBack(boot: BootState, reason: Reason): Promise<void> {
+  async #rolledBack(boot: BootState, reason: DeviceReason): Promise<void> {
     const job = this.#journal.job;
     if (!job) return;
     // Persisted first: once the fallback record is cleared below, only the journal remembers it.
@@ -549,7 +551,7 @@ export class Agent {
    * Ends the job: the result carries what really runs (read from the platform now), then the
    * journal is cleared. A cut between the two repeats the result on the next start (idempotent).
    */
-  async #finish(outcome: ResultEvent['outcome'], reason: Reason | null): Promise<void> {
+  async #finish(outcome: ResultEvent['outcome'], reason: DeviceReason | null): Promise<void> {
     const job = this.#journal.job;
     if (!job) return;
     const boot = await this.#platform.bootState();
@@ -561,7 +563,7 @@ export class Agent {
       finalOutcome = 'failed';
       finalReason = { code: 'unexpected_version', message: `The device runs ${version} instead of ${job.offer.version}.` };
     }
-    const result: ResultEvent = {
+    const result: OwnResultEvent = {
       v: PROTOCOL_VERSION, type: 'result', jobId: job.jobId, outcome: finalOutcome, firmwareVersion: version, healthy: health.healthy,
       code: finalReason?.code ?? null, message: finalReason ? clip(finalReason.message) : null,
     };
@@ -692,8 +694,18 @@ export class Agent {
     return this.#publish({ v: PROTOCOL_VERSION, type: 'progress', jobId, phase, percent });
   }
 
+  /** Our own events carry codes of the shared table (a mistyped code is a type error). */
+  #publish(event: OwnDeviceEvent): Promise<void> {
+    return this.#send(event);
+  }
+
+  /** A result sent before, replayed as it was stored in the journal when it was first sent. */
+  #publishAgain(result: ResultEvent): Promise<void> {
+    return this.#send(result);
+  }
+
   /** Events are best effort: the hub re-sends its commands and the retained state tells the rest. */
-  async #publish(event: DeviceEvent): Promise<void> {
+  async #send(event: DeviceEvent): Promise<void> {
     try {
       await this.#transport.publishEvent(event);
     } catch (error) {

@@ -4,7 +4,8 @@
  * they disagree, because a power cut can fall between any step and the journal entry after it
  * (invariant 7: the device boots a good image and reports truthfully what it runs).
  */
-import type { Reason } from '@firmward/core';
+import { isDeviceCode } from '@firmward/protocol';
+import type { DeviceReason } from '@firmward/protocol';
 import type { AgentJournal } from './journal.ts';
 import type { BootState } from './platform.ts';
 
@@ -28,9 +29,9 @@ export type RecoveryStep =
   /** The new version is committed and runs. */
   | { kind: 'report-installed' }
   /** The old version runs again. */
-  | { kind: 'report-rolled-back'; reason: Reason }
+  | { kind: 'report-rolled-back'; reason: DeviceReason }
   /** Nothing changed on the device and the job cannot go on. */
-  | { kind: 'report-failed'; reason: Reason };
+  | { kind: 'report-failed'; reason: DeviceReason };
 
 /** After this many switches of one job that never took effect, the agent stops trying and reports a rollback. */
 export const MAX_INSTALL_ATTEMPTS = 3;
@@ -81,11 +82,20 @@ export function planRecovery(journal: AgentJournal, boot: BootState): RecoverySt
     }
     case 'rolling-back': {
       if (activeSlot === job.targetSlot) return { kind: 'reject-trial' };
-      return { kind: 'report-rolled-back', reason: job.failure ?? bootFailed(target, job.fromVersion) };
+      return { kind: 'report-rolled-back', reason: job.failure ? journalFailure(job.failure) : bootFailed(target, job.fromVersion) };
     }
   }
 }
 
-function bootFailed(target: string, from: string): Reason {
+function bootFailed(target: string, from: string): DeviceReason {
   return { code: 'boot_failed', message: `Version ${target} did not start, so the device went back to ${from} by itself.` };
+}
+
+/**
+ * The journal stores a failure's code as text (it outlives any one version of the agent); this
+ * agent writes only codes of the shared table there. One outside it is sent as `rolled_back`, which
+ * the hub reads the same way (final, the device back on its old version).
+ */
+function journalFailure(failure: { code: string; message: string }): DeviceReason {
+  return { code: isDeviceCode(failure.code) ? failure.code : 'rolled_back', message: failure.message };
 }
