@@ -5,16 +5,16 @@
  * through the same transition function. Restart-safe: everything it needs is in the store.
  */
 import {
-  DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, advanceRollout, assignWaves, isActive, isFirmwardError, isTerminal, newJob, planReleases,
-  rolloutHold, rolloutProgress, sequenceHome, skipKey, transition,
+  DAY_MS, FirmwardError, HOUR_MS, SECOND_MS, advanceRollout, assignWaves, deviceReport, deviceStateReport, isActive, isFirmwardError, isTerminal,
+  newJob, planReleases, rolloutHold, rolloutProgress, sequenceHome, skipKey, transition,
 } from '@firmward/core';
 import type {
   Device, DeviceConditions, DeviceReport, EpochMs, Home, HomeSnapshot, Job, JobEvent, Reason, Release, Rollout, StateChange,
 } from '@firmward/core';
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, ReleaseSource, Store, Clock } from '@firmward/ports';
 import type { DeviceEvent, DeviceState, OfferCommand } from '@firmward/protocol';
-import { PROTOCOL_VERSION } from '@firmward/protocol';
-import { deviceReport } from './device-report.ts';
+import { deviceCodeKind, PROTOCOL_VERSION } from '@firmward/protocol';
+import { DueHomes } from './due-homes.ts';
 import { KeyedMutex } from './home-lock.ts';
 import { NotApplicableNotes } from './not-applicable.ts';
 
@@ -34,6 +34,13 @@ export interface EngineConfig {
    */
   instanceId?: string;
   claimLeaseMs?: number;
+  /**
+   * A home is looked at when something about it changed or a time it computed comes due (DueHomes);
+   * besides, each held home is looked at again at most this long after its last look (default
+   * 900 s). Several instances on one database need it short: what another instance changed in a
+   * home this one holds reaches it no later than this (the hub sets 30 s on PostgreSQL).
+   */
+  lookAtLeastEverySeconds?: number;
 }
 
 export interface EngineDeps {
@@ -76,6 +83,15 @@ export class RolloutEngine implements GatewayHandler {
   readonly #busySince = new Map<string, EpochMs>();
   #abort: AbortController | null = null;
   #loop: Promise<void> | null = null;
+  /** Which homes to look at, and when; the homes this instance held at the last pass. */
+  readonly #due = new DueHomes();
+  #held = new Set<string>();
+  /** Homes being looked at: their own steps do not make them due again. */
+  readonly #looking = new Set<string>();
+  readonly #lookAgain = new Set<string>();
+  /** A look at due homes outside the tick (a device's message, a job's end), when the loop runs. */
+  #passing: Promise<void> | null = null;
+  #passAgain = false;
 
   readonly #instanceId: string;
   readonly #claimLeaseMs: number;
@@ -118,6 +134,7 @@ export class RolloutEngine implements GatewayHandler {
   async stop(): Promise<void> {
     this.#abort?.abort();
     await this.#loop;
+    await this.#passing;
     this.#loop = null;
     // A clean stop lets the other instances take this one's homes at once.
     await this.#d.store.releaseHomes(this.#instanceId).catch((error: unknown) => this.#log.warn('could not let go of the homes', { error: describe(error) }));
@@ -127,8 +144,10 @@ export class RolloutEngine implements GatewayHandler {
     return this.#instanceId;
   }
 
+  /** Devices, homes, settings or skips changed (a person, onboarding): plan again, and look at every home. */
   markPlanDirty(): void {
     this.#planDirty = true;
+    this.#due.all();
   }
 
   /** Reads the releases again at the next tick (an image that was withheld has verified). */
@@ -146,9 +165,50 @@ export class RolloutEngine implements GatewayHandler {
     await this.#advanceRollouts(homes.map((h) => h.id), now);
     // Several instances on one database each sequence only the homes they hold (Store.claimHomes).
     const held = await this.#d.store.claimHomes({ owner: this.#instanceId, now, leaseMs: this.#claimLeaseMs });
-    for (const homeId of held) {
+    // A home taken over from another instance: what it computed is not known here.
+    for (const homeId of held) if (!this.#held.has(homeId)) this.#due.now(homeId);
+    this.#held = new Set(held);
+    await this.#sequenceDue(now);
+  }
+
+  /** Looks at the held homes that are due; the others are not read. */
+  async #sequenceDue(now: EpochMs): Promise<void> {
+    for (const homeId of this.#due.take([...this.#held], now)) {
       await this.#homes.run(homeId, () => this.#sequence(homeId));
     }
+  }
+
+  /**
+   * Something about a home changed: it is looked at in the next pass. With `atOnce` (an update
+   * ended) and the loop running, that pass starts now: the next device is offered as soon as the
+   * previous one is confirmed, not a tick later. Other changes keep the tick's pace.
+   */
+  #changed(homeId: string, atOnce = false): void {
+    if (this.#looking.has(homeId)) {
+      // Its own step ended an update (a soak completed, a silent device failed): what it computed
+      // before that step no longer holds, so it is looked at again right after.
+      if (atOnce) this.#lookAgain.add(homeId);
+      return;
+    }
+    this.#due.now(homeId);
+    if (atOnce) this.#passSoon();
+  }
+
+  /** Starts a look at the due homes now, when the loop runs (else the next tick does it). */
+  #passSoon(): void {
+    if (this.#loop === null || this.#abort?.signal.aborted === true) return;
+    if (this.#passing !== null) {
+      this.#passAgain = true;
+      return;
+    }
+    this.#passing = (async () => {
+      do {
+        this.#passAgain = false;
+        await this.#sequenceDue(this.#d.clock.now()).catch((error: unknown) => this.#log.error('look at changed homes failed', { error: describe(error) }));
+      } while (this.#passAgain && this.#abort?.signal.aborted !== true);
+    })().finally(() => {
+      this.#passing = null;
+    });
   }
 
   /**
@@ -168,6 +228,8 @@ export class RolloutEngine implements GatewayHandler {
           const entry = next.log[next.log.length - 1];
           this.#log.info(`rollout ${rollout.releaseId}: ${entry?.message ?? next.state}`, { rolloutId: rollout.id });
           rollout = next;
+          // A wave opened or the rollout stopped: the homes it holds or releases are looked at.
+          this.#due.all();
         }
       }
       if (rollout.state === 'aborted') await this.#cancelNotStarted(rollout);
@@ -213,6 +275,8 @@ export class RolloutEngine implements GatewayHandler {
       await this.#d.store.putReleases(fresh);
       this.#releases = new Map(fresh.map((r) => [r.id, r]));
       this.#planDirty = true;
+      // A release gone or retracted changes what waiting updates say.
+      this.#due.all();
       this.#log.info('releases refreshed', { count: fresh.length, source: this.#d.source.name });
     } catch (error) {
       // Keep the last good set; a source that cannot be trusted adds nothing.
@@ -282,7 +346,10 @@ export class RolloutEngine implements GatewayHandler {
       for (const item of batch) created += await this.#insertPlanned([item]);
       return created;
     }
-    for (const { event } of batch) this.#d.onHistory?.(event);
+    for (const { job, event } of batch) {
+      this.#d.onHistory?.(event);
+      this.#changed(job.homeId);
+    }
     return batch.length;
   }
 
@@ -290,16 +357,29 @@ export class RolloutEngine implements GatewayHandler {
     const now = this.#d.clock.now();
     const home = await this.#d.store.getHome(homeId);
     if (!home) return;
-    const snapshot = await this.snapshot(home, now);
-    const decision = sequenceHome(snapshot);
-    for (const step of decision.steps) {
-      const job = snapshot.jobs.find((j) => j.id === step.jobId);
-      if (!job) continue;
-      // A device that installs on its own once downloaded cannot be held back any more (one-step).
-      const event = job.state === 'downloaded' && this.#oneStep(job.deviceId) ? { type: 'approve-install' as const, oneStep: true } : step.event;
-      await this.#apply(home, job, event, 'hub');
+    this.#looking.add(homeId);
+    try {
+      const snapshot = await this.snapshot(home, now);
+      const decision = sequenceHome(snapshot);
+      for (const step of decision.steps) {
+        const job = snapshot.jobs.find((j) => j.id === step.jobId);
+        if (!job) continue;
+        // A device that installs on its own once downloaded cannot be held back any more (one-step).
+        const event = job.state === 'downloaded' && this.#oneStep(job.deviceId) ? { type: 'approve-install' as const, oneStep: true } : step.event;
+        await this.#apply(home, job, event, 'hub');
+      }
+      const resendAt = await this.#resend(snapshot, now);
+      this.#due.at(homeId, Math.min(decision.nextLookAt ?? Infinity, resendAt ?? Infinity, this.#latestLook(homeId, now)));
+    } finally {
+      this.#looking.delete(homeId);
+      if (this.#lookAgain.delete(homeId)) this.#changed(homeId, true);
     }
-    await this.#resend(snapshot, now);
+  }
+
+  /** The safety net (EngineConfig.lookAtLeastEverySeconds), spread by home so the fleet's looks do not bunch up. */
+  #latestLook(homeId: string, now: EpochMs): EpochMs {
+    const every = (this.#d.config.lookAtLeastEverySeconds ?? 900) * SECOND_MS;
+    return now + every * (0.75 + 0.25 * spread(homeId));
   }
 
   /** Everything the sequencer needs for one home, read once (one reference time per operation). */
@@ -360,6 +440,7 @@ export class RolloutEngine implements GatewayHandler {
     });
     if (!saved) return null;
     if (history) this.#d.onHistory?.(history);
+    this.#changed(home.id, isTerminal(next.state));
     if (isTerminal(next.state)) {
       this.#planDirty = true;
       this.#sentAt.delete(job.id);
@@ -443,13 +524,18 @@ export class RolloutEngine implements GatewayHandler {
    * lost message, a broker restart, or a hub restart). An unanswered install go-ahead is re-sent
    * when the device's state shows it still waiting for one (onState).
    */
-  async #resend(snapshot: HomeSnapshot, now: EpochMs): Promise<void> {
+  async #resend(snapshot: HomeSnapshot, now: EpochMs): Promise<EpochMs | null> {
     const after = this.#d.config.offerResendSeconds * SECOND_MS;
+    let next: EpochMs | null = null;
     for (const job of snapshot.jobs) {
       if (job.state !== 'offered') continue;
       const last = Math.max(this.#sentAt.get(job.id) ?? -Infinity, job.lastHeardAt !== null && job.lastHeardAt > job.stateSince ? job.lastHeardAt : -Infinity);
       if (now - last >= after) await this.#act(job, { type: 'offer', expectedDoneAt: 0, forcedBy: null, reasons: [] });
+      // #act stamps the send; a send that failed leaves the old stamp and is tried at the next look.
+      const resendAt = Math.max(this.#sentAt.get(job.id) ?? now, last) + after;
+      next = next === null ? resendAt : Math.min(next, resendAt);
     }
+    return next;
   }
 
   // ── the gateway's side ────────────────────────────────────────────────────────────────────
@@ -478,31 +564,25 @@ export class RolloutEngine implements GatewayHandler {
         this.#planDirty = true;
       }
       const job = (await this.#d.store.listJobs({ deviceId, open: true }))[0];
+      // What the checks see may have changed (battery, signal, busy): a home with an update is looked at again.
+      if (job) this.#changed(device.homeId);
       // The home is read only when there is an update to move (most reports are plain telemetry).
       const home = job && isActive(job.state) ? await this.#d.store.getHome(device.homeId) : null;
-      if (!home || !job || !isActive(job.state)) {
-        // The device works on a job the hub no longer runs (cancelled while the hub was away): tell it again.
-        if (state.job && state.job.phase !== 'installing' && state.job.phase !== 'rebooting' && state.job.phase !== 'idle' && (!job || job.id !== state.job.jobId)) {
-          await this.#d.gateway.send(deviceId, { v: PROTOCOL_VERSION, type: 'cancel', jobId: state.job.jobId, message: 'This update is no longer wanted.' }).catch(() => undefined);
-        }
-        return;
-      }
-      const idle = state.job === null || state.job.phase === 'idle';
-      if ((job.state === 'installing' || job.state === 'rebooting') && idle && state.firmwareVersion !== job.fromVersion) {
-        // The result event may be lost; the retained state tells the same truth.
-        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
-      } else if (job.state === 'rebooting' && idle && state.firmwareVersion === job.fromVersion) {
-        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
-      } else if (job.state === 'confirming' && (!state.healthy || state.firmwareVersion !== job.targetVersion)) {
-        await this.#apply(home, job, { type: 'reported', version: state.firmwareVersion, healthy: state.healthy }, 'device');
-      } else if (job.state === 'installing' && state.job?.jobId === job.id && state.job.phase === 'downloaded') {
-        // The go-ahead did not arrive; it is idempotent, send it again.
-        await this.#act(job, { type: 'approve-install' });
-      } else if ((job.state === 'offered' || job.state === 'downloading') && state.job?.jobId === job.id && (state.job.phase === 'downloading' || state.job.phase === 'downloaded')) {
-        // A progress event lost in a hub or broker restart: the retained state says how far the download got.
-        await this.#apply(home, job, { type: 'progress', phase: state.job.phase, percent: null }, 'device');
-      } else if (state.job?.jobId === job.id || job.state === 'confirming') {
-        await this.#apply(home, job, { type: 'heard' }, 'device');
+      // What the report means is decided in the core (device-report.ts); here it is only carried out.
+      const meant = deviceStateReport(job, state, { homeFound: home !== null });
+      switch (meant.kind) {
+        case 'event':
+          // Only ever for an active job whose home was found.
+          if (job && home) await this.#apply(home, job, meant.event, 'device');
+          break;
+        case 'resend-install':
+          if (job) await this.#act(job, { type: 'approve-install' });
+          break;
+        case 'cancel-on-device':
+          await this.#d.gateway.send(deviceId, { v: PROTOCOL_VERSION, type: 'cancel', jobId: meant.jobId, message: meant.message }).catch(() => undefined);
+          break;
+        case 'none':
+          break;
       }
     });
   }
@@ -522,6 +602,7 @@ export class RolloutEngine implements GatewayHandler {
     if (!device) return this.onRejected({ deviceId, topic: 'availability', error: 'unknown device', at });
     if (device.online === online) return;
     await this.#d.store.recordTelemetry(deviceId, { online, ...(!online && { dropoutAt: at }) });
+    this.#changed(device.homeId);
     await this.#record(this.#d.store, {
       at, homeId: device.homeId, deviceId, jobId: null, kind: 'device', from: null, to: null,
       code: online ? 'online' : 'offline', message: online ? `${device.name} is online.` : `${device.name} went offline.`, actor: 'device',
@@ -536,7 +617,9 @@ export class RolloutEngine implements GatewayHandler {
       if (!job || job.deviceId !== deviceId) return this.onRejected({ deviceId, topic: 'evt', error: `unknown job ${event.jobId}`, at });
       const home = await this.#d.store.getHome(job.homeId);
       if (!home) return;
-      const interpreted = deviceReport(job, event, { now: this.#d.clock.now(), unreachableRetrySeconds: this.#d.config.unreachableRetrySeconds ?? DEFAULT_UNREACHABLE_RETRY_SECONDS });
+      const interpreted = deviceReport(job, event, {
+        now: this.#d.clock.now(), unreachableRetrySeconds: this.#d.config.unreachableRetrySeconds ?? DEFAULT_UNREACHABLE_RETRY_SECONDS, codeKind: deviceCodeKind,
+      });
       // A stale or replayed message changes nothing, and says so: nothing is dropped silently.
       if ('ignored' in interpreted) return this.onRejected({ deviceId, topic: 'evt', error: interpreted.ignored, at });
       try {
@@ -606,6 +689,13 @@ function historyOf(before: Job, after: Job, change: StateChange | null, event: J
 
 function codes(reasons: Reason[]): string {
   return reasons.map((r) => r.code).sort().join(',');
+}
+
+/** A number in [0, 1) fixed for a home id. */
+function spread(homeId: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < homeId.length; i++) h = Math.imul(h ^ homeId.charCodeAt(i), 16777619);
+  return (h >>> 0) / 2 ** 32;
 }
 
 export function stripRow(row: Device & { online?: unknown; lastSeenAt?: unknown; report?: unknown }): Device {

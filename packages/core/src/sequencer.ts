@@ -46,6 +46,13 @@ export interface SequencerDecision {
   steps: SequencerStep[];
   /** The job holding the home's single active slot after these steps, if any. */
   activeJobId: string | null;
+  /**
+   * The earliest time at which looking at this home again could decide something else when
+   * nothing is reported meanwhile: a silence deadline, a soak's end, a retry time, the earliest
+   * time a failing check said it may pass (window opening, battery, signal, usage). Null: only a
+   * change (a report, a job's end, a person, a release, a rollout wave) can move this home on.
+   */
+  nextLookAt: EpochMs | null;
 }
 
 /** Sentinel a person-requested update uses: the person chose the time, so the window rule is theirs. */
@@ -72,6 +79,10 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
   const silenceMs = s.home.settings.silenceTimeoutSeconds * SECOND_MS;
 
   let activeJobId: string | null = null;
+  let nextLookAt: EpochMs | null = null;
+  const lookAt = (at: EpochMs | null): void => {
+    if (at !== null && (nextLookAt === null || at < nextLookAt)) nextLookAt = at;
+  };
   for (const job of active) {
     const heardAt = Math.max(job.lastHeardAt ?? job.stateSince, s.listeningSince);
     // While it installs, a device may be quiet for as long as the maker says the install takes:
@@ -82,7 +93,9 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
       steps.push({ jobId: job.id, event: { type: 'silent', silentForMs: s.now - heardAt } });
       continue;
     }
+    lookAt(heardAt + allowedMs + 1);
     activeJobId = job.id;
+    if (job.state === 'confirming' && job.confirmUntil !== null && s.now < job.confirmUntil) lookAt(job.confirmUntil);
     if (job.state === 'confirming' && job.confirmUntil !== null && s.now >= job.confirmUntil) {
       const report = s.conditions.get(job.deviceId)?.report;
       const online = s.conditions.get(job.deviceId)?.online ?? false;
@@ -96,13 +109,15 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
         steps.push({ jobId: job.id, event: { type: 'approve-install' } });
       } else {
         steps.push({ jobId: job.id, event: { type: 'defer-install', reasons: reasonsOf(verdict), recheckAt: verdict.recheckAt } });
+        lookAt(earliestRecheck(verdict));
         activeJobId = null;
       }
     }
   }
   // A job that failed for silence this round leaves the home halted; the caller records the halt.
   const failing = steps.some((st) => st.event.type === 'silent');
-  if (failing) return { steps, activeJobId };
+  // Once the failure is saved the home is halted: the next look holds the others.
+  if (failing) return { steps, activeJobId, nextLookAt: s.now };
 
   const waiting = orderJobs(open.filter((j) => j.state === 'queued' || j.state === 'waiting'));
   if (s.home.halt) {
@@ -112,7 +127,7 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
       message: `Paused: the update of ${device?.name ?? s.home.halt.deviceId} failed. Resume or skip it to go on.`,
     };
     for (const job of waiting) steps.push(...hold(job, [r], null));
-    return { steps, activeJobId: null };
+    return { steps, activeJobId: null, nextLookAt };
   }
 
   // While another device updates, the waiting ones are still checked, so each says what it
@@ -125,7 +140,10 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     }
     // The device could not get it a moment ago (the hub or the repository out of reach): its own
     // reason stands until the retry time, and the home's slot goes to the next in line.
-    if (job.state === 'waiting' && job.retryAt !== null && s.now < job.retryAt) continue;
+    if (job.state === 'waiting' && job.retryAt !== null && s.now < job.retryAt) {
+      lookAt(job.retryAt);
+      continue;
+    }
     const release = s.releases.get(job.releaseId);
     const device = s.devices.get(job.deviceId);
     if (!release || !device) {
@@ -149,6 +167,7 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     const verdict = gate(s, job, 'start');
     if (!verdict.pass) {
       steps.push(...hold(job, reasonsOf(verdict), verdict.recheckAt));
+      lookAt(earliestRecheck(verdict));
       continue;
     }
     if (offered) {
@@ -160,7 +179,17 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     activeJobId = job.id;
     offered = true;
   }
-  return { steps, activeJobId };
+  return { steps, activeJobId, nextLookAt };
+}
+
+/**
+ * The soonest a failing check said it may pass. Earlier than the verdict's own recheckAt (the
+ * latest, when all may pass): each reason shown is brought up to date when it can change.
+ */
+function earliestRecheck(verdict: PreflightVerdict): EpochMs | null {
+  let at: EpochMs | null = null;
+  for (const f of verdict.failures) if (f.recheckAt !== null && (at === null || f.recheckAt < at)) at = f.recheckAt;
+  return at;
 }
 
 /** Emits a hold only when it tells something new, so an idle home writes nothing. */
