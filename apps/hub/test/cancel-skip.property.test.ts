@@ -63,12 +63,13 @@ test('property: the planner running at any point of a person\'s cancel never que
         });
         await real.putDevice({ id: 'd1', homeId: 'h1', name: 'Plug', vendor: 'Acme', model: 'Plug', hardwareRevision: 'A', firmwareVersion: '1.0.0', policy: null, thresholds: {}, schedules: [] });
 
-        let engine: RolloutEngine | undefined;
+        // Made below, once its store exists; the planner reaches it through this holder.
+        const actors: { engine?: RolloutEngine } = {};
         let interleaved = false;
         // The second actor: the loop's planner, as a tick runs it (without the home's lock).
         const planNow = async () => {
           interleaved = true;
-          await engine!.plan(clock.now());
+          await actors.engine!.plan(clock.now());
         };
         const wrapped = interleavingStore(real, () => injectAt, planNow);
         // The cancel command's send is a point of the cancel too (it awaits the broker).
@@ -78,10 +79,11 @@ test('property: the planner running at any point of a person\'s cancel never que
             if (command.type === 'cancel' && injectAt === DURING_SEND) await planNow();
           },
         };
-        engine = new RolloutEngine({
+        const engine = new RolloutEngine({
           store: wrapped.store, gateway, source, clock, log: silentLogger,
           config: { tickMs: 60_000, offerResendSeconds: 60, releaseRefreshSeconds: 300 }, imageUrl: (r) => `http://hub.test/firmware/${r}`,
         });
+        actors.engine = engine;
         const service = new DefaultHubService({ store: wrapped.store, engine, clock, version: 'test', gatewayName: 'none', mqtt: null });
         await engine.refreshReleases();
         await engine.plan(clock.now());
