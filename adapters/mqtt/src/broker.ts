@@ -10,6 +10,7 @@ import type { AuthenticateError, Client, ConnectPacket, PublishPacket } from 'ae
 import { FirmwardError, isFirmwardError } from '@firmward/core';
 import { MAX_PAYLOAD_BYTES } from '@firmward/protocol';
 import { clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
+import { SHARED_SUBSCRIPTION_PREFIX } from './hub-subscriptions.ts';
 import type { CredentialCheck, Principal } from './acl.ts';
 import { consoleLogger } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
@@ -135,7 +136,12 @@ export class EmbeddedBroker {
       },
       authorizeSubscribe: (client, subscription, callback) => {
         const principal = this.#principals.get(client);
-        const refusal = principal ? subscribeRefusal(principal, subscription.topic) : 'not logged in';
+        // aedes has no shared subscriptions: it would take "$share/…" as a plain filter that no
+        // topic matches, and the subscriber would hear nothing without knowing. Refused instead,
+        // so the hub's gateway fails to start with a sentence (one hub per embedded broker anyway).
+        const refusal = subscription.topic.startsWith(SHARED_SUBSCRIPTION_PREFIX)
+          ? 'this broker has no shared subscriptions ($share/…)'
+          : principal ? subscribeRefusal(principal, subscription.topic) : 'not logged in';
         if (refusal !== null) {
           this.#refusals.warn(`subscribe ${client.id}`, { what: 'refused subscriptions', from: clip(client.id), field: 'clientId' },
             'Refused a subscription.', { clientId: clip(client.id), topic: clip(subscription.topic), reason: clip(refusal) });

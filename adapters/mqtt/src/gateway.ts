@@ -5,13 +5,17 @@
  * to onRejected and changes nothing (STYLE principle 9).
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { FirmwardError } from '@firmward/core';
 import type { Clock, DeviceGateway, GatewayHandler } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, commandSchema, deviceTopics, encode, parseTopic } from '@firmward/protocol';
 import type { CancelCommand, InstallCommand, OfferCommand } from '@firmward/protocol';
-import { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS } from './acl.ts';
+import { HUB_CLIENT_ID_PREFIX } from './acl.ts';
+import { CatchUpCopies } from './catch-up-copies.ts';
+import { hubSubscriptions, sharedGroupRefusal } from './hub-subscriptions.ts';
+import type { HubSubscriptions } from './hub-subscriptions.ts';
 import { LogThrottle, clip } from './log-limits.ts';
 import { consoleLogger } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
@@ -33,7 +37,27 @@ export interface MqttDeviceGatewayOptions {
   startTimeoutMs?: number;
   /** Pause between reconnect attempts. 1 s by default. */
   reconnectPeriodMs?: number;
+  /**
+   * Join this shared subscription group (`$share/<group>/…`, hub-subscriptions.ts): the broker
+   * hands each device message to one member, so several hub instances on one external broker
+   * split the device traffic. Unset: this hub receives every device message. The embedded broker
+   * refuses it (one hub only there), and start() says so.
+   */
+  sharedGroup?: string;
 }
+
+/** MQTT keepalive alone: the library's usual minute. */
+const KEEPALIVE_SECONDS = 60;
+/**
+ * MQTT keepalive in a shared group. A member that hangs without its connection closing keeps
+ * being handed its share of the messages until the broker gives up on it after 1.5 keepalives, and
+ * a broker drops what it had queued for a clean session that ends (Mosquitto does not hand it to
+ * another member): a shorter keepalive bounds what such a member loses to about 22 s of its share.
+ * A member that dies outright closes its connection, and the broker stops at once.
+ */
+const SHARED_KEEPALIVE_SECONDS = 15;
+/** The catch-up subscription ends once no retained copy has arrived for this long. */
+const CATCH_UP_QUIET_MS = 500;
 
 /** Key of the delivery queue for messages whose topic names no valid device. */
 const NO_DEVICE = '';
@@ -55,6 +79,10 @@ export class MqttDeviceGateway implements DeviceGateway {
   readonly #queues = new Map<string, Promise<void>>();
   /** A device that keeps sending what does not parse gets a few lines a minute, then a summary. */
   readonly #rejections: LogThrottle;
+  /** Retained copies already handed on during the catch-up under way (catch-up-copies.ts). */
+  readonly #copies = new CatchUpCopies();
+  /** When the last retained copy arrived (performance.now()). */
+  #lastCopyAt = 0;
 
   constructor(options: MqttDeviceGatewayOptions) {
     this.#options = options;
@@ -63,24 +91,35 @@ export class MqttDeviceGateway implements DeviceGateway {
     this.#rejections = new LogThrottle({ log: this.#log });
   }
 
-  /** Connects, subscribes to every device's state, availability and events; resolves once subscribed. */
+  /**
+   * Connects, subscribes to every device's state, availability and events (alone, or as a member of
+   * the shared group) and asks for the retained copies; resolves once the broker has acknowledged.
+   * The same happens again after every reconnect.
+   */
   async start(handler: GatewayHandler): Promise<void> {
     if (this.#client !== null) throw new FirmwardError('conflict', 'The MQTT gateway is already running.');
-    const { url, username, password } = this.#options;
+    const { url, username, password, sharedGroup } = this.#options;
+    if (sharedGroup !== undefined) {
+      const refusal = sharedGroupRefusal(sharedGroup);
+      if (refusal !== null) throw new FirmwardError('invalid_input', `The shared subscription group "${sharedGroup}" ${refusal}.`, { detail: { sharedGroup } });
+    }
+    const subscriptions = hubSubscriptions(sharedGroup ?? null);
     const client = connect(url, {
       clientId: this.#options.clientId ?? `${HUB_CLIENT_ID_PREFIX}${randomUUID()}`,
       username,
       password,
       protocolVersion: 4,
       clean: true,
-      // Lost subscriptions come back on every reconnect; retained state and availability are
-      // delivered again then, so the hub catches up on what it missed.
-      resubscribe: true,
+      // The gateway subscribes again itself after every reconnect (#subscribe): the live filters
+      // first, then the catch-up, in that order, and the catch-up filters must not come back on
+      // their own after a reconnect that interrupted it.
+      resubscribe: false,
+      keepalive: sharedGroup === undefined ? KEEPALIVE_SECONDS : SHARED_KEEPALIVE_SECONDS,
       reconnectPeriod: this.#options.reconnectPeriodMs ?? 1000,
     });
     this.#client = client;
     this.#handler = handler;
-    client.on('message', (topic, payload) => this.#receive(topic, payload));
+    client.on('message', (topic, payload, packet) => this.#receive(topic, payload, packet.retain));
     client.on('error', (error: Error & { code?: unknown }) => {
       // A CONNACK refusal stops the client's reconnecting: the operator must fix the hub's credentials.
       if (typeof error.code === 'number') this.#log.error('The MQTT broker refused the hub\'s login; devices are not heard until it is fixed.', { url, error: error.message });
@@ -90,15 +129,56 @@ export class MqttDeviceGateway implements DeviceGateway {
     client.on('connect', () => this.#log.info('Connected to the MQTT broker.', { url }));
     try {
       await firstConnect(client, url, this.#options.startTimeoutMs ?? 30_000);
-      const granted = await client.subscribeAsync([...HUB_TOPIC_FILTERS], { qos: 1 }).catch((cause: unknown) => {
-        throw new FirmwardError('forbidden', 'The MQTT broker did not let the hub listen to the devices; check the hub user\'s permissions.', { cause });
+      // Registered after the first connection: from now on every 'connect' is a reconnect.
+      client.on('connect', () => {
+        this.#subscribe(client, subscriptions).catch((error: unknown) => {
+          if (this.#client !== client) return;
+          this.#log.error('After reconnecting, the hub could not subscribe to the devices again; it tries at the next reconnect.', { url, error: error instanceof Error ? error.message : String(error) });
+        });
       });
-      this.#log.debug('Subscribed.', { topics: granted.map((g) => g.topic) });
+      await this.#subscribe(client, subscriptions);
     } catch (error) {
       this.#client = null;
       this.#handler = null;
       await client.endAsync(true);
       throw error;
+    }
+  }
+
+  /**
+   * Subscribes on a fresh connection (a clean session keeps none), then catches up: after a start
+   * or a reconnect the hub learns what it missed from every device's retained state and
+   * availability. Alone, the live subscriptions bring those copies themselves. In a shared group
+   * they need not (hub-subscriptions.ts), so the catch-up filters are subscribed for a moment
+   * without the group. Live first, so that nothing published meanwhile is missed; while the
+   * catch-up lasts a device's live state may reach this instance both ways, which is harmless (a
+   * state report is idempotent for its job) and lasts about as long as the broker takes to send
+   * the retained copies.
+   */
+  async #subscribe(client: MqttClient, subscriptions: HubSubscriptions): Promise<void> {
+    const sharedGroup = this.#options.sharedGroup;
+    const catchingUp = subscriptions.catchUp.length > 0;
+    if (catchingUp) this.#copies.begin();
+    try {
+      const granted = await client.subscribeAsync([...subscriptions.live], { qos: 1 }).catch((cause: unknown) => {
+        throw sharedGroup === undefined
+          ? new FirmwardError('forbidden', 'The MQTT broker did not let the hub listen to the devices; check the hub user\'s permissions.', { cause })
+          : new FirmwardError('forbidden', `The MQTT broker refused the hub's shared subscriptions ($share/${sharedGroup}/…): it may not support them (the hub's embedded broker does not), or the hub user may not read the device topics. Use Mosquitto 2 or EMQX, or turn shared subscriptions off (mqtt.sharedSubscriptions false) when one hub runs alone.`, { cause });
+      });
+      this.#log.debug('Subscribed.', { topics: granted.map((g) => g.topic) });
+      if (!catchingUp) return;
+      await client.subscribeAsync([...subscriptions.catchUp], { qos: 0 }).catch((cause: unknown) => {
+        throw new FirmwardError('forbidden', 'The MQTT broker did not let the hub read the devices\' retained state; check the hub user\'s permissions.', { cause });
+      });
+      // Mosquitto sends the retained copies right after its SUBACK; a broker may also send them a
+      // little later, and a copy that arrives after the UNSUBSCRIBE may be dropped. So the gateway
+      // unsubscribes only once none has come for a while.
+      this.#lastCopyAt = performance.now();
+      while (performance.now() - this.#lastCopyAt < CATCH_UP_QUIET_MS) await sleep(CATCH_UP_QUIET_MS - (performance.now() - this.#lastCopyAt));
+      await client.unsubscribeAsync([...subscriptions.catchUp]);
+      this.#log.debug('Caught up on the retained state and availability.', { topics: subscriptions.catchUp });
+    } finally {
+      if (catchingUp) this.#copies.end();
     }
   }
 
@@ -143,9 +223,14 @@ export class MqttDeviceGateway implements DeviceGateway {
     }
   }
 
-  #receive(topic: string, payload: Buffer): void {
+  #receive(topic: string, payload: Buffer, retained: boolean): void {
     const handler = this.#handler;
     if (handler === null) return;
+    if (retained) {
+      this.#lastCopyAt = performance.now();
+      // The same retained message again in one catch-up (once for each subscription): handled once.
+      if (this.#copies.repeated(topic, payload)) return;
+    }
     const at = this.#clock.now();
     const result = parseDeviceMessage(topic, payload);
     if (!result.ok) {

@@ -6,6 +6,8 @@ export { DEVICE_SECRET_ITERATIONS, generateDeviceSecret, hashDeviceSecret, hashS
 export { credentialCheck } from './credential-check.ts';
 export type { CredentialCheckOptions, StoredCredential } from './credential-check.ts';
 export { MqttDeviceGateway } from './gateway.ts';
+export { DEFAULT_SHARED_GROUP, SHARED_SUBSCRIPTION_PREFIX, hubSubscriptions, sharedGroupRefusal } from './hub-subscriptions.ts';
+export type { HubSubscriptions } from './hub-subscriptions.ts';
 export type { MqttDeviceGatewayOptions } from './gateway.ts';
 export { connectDevice } from './device-client.ts';
 export type { CommandRejection, ConnectDeviceOptions, DeviceConnection } from './device-client.ts';

@@ -141,12 +141,15 @@ describe('EmbeddedBroker', { timeout: 20_000 }, () => {
       assert.ok(env.logs.some((l) => l.message === 'Refused a subscription.' && l.detail?.topic === '#'));
     });
 
-    test('the hub can subscribe to device topics but not to commands or "#", and cannot publish state', async () => {
+    test('the hub can subscribe to device topics but not to commands, "#" or a shared subscription (aedes has none), and cannot publish state', async () => {
       const h = await raw(env.url, { clientId: 'hub/probe', ...env.hub });
       clients.push(h);
       await assert.rejects(h.subscribeAsync('#', { qos: 1 }), subscriptionRefused);
       await assert.rejects(h.subscribeAsync('firmward/v1/d/+/cmd', { qos: 1 }), subscriptionRefused);
       await assert.rejects(h.subscribeAsync('$SYS/#', { qos: 1 }), subscriptionRefused);
+      // aedes has no shared subscriptions: granted, this would be a filter that never matches.
+      await assert.rejects(h.subscribeAsync('$share/firmward-hub/firmward/v1/d/+/state', { qos: 1 }), subscriptionRefused);
+      assert.ok(env.logs.some((l) => l.message === 'Refused a subscription.' && l.detail?.reason === 'this broker has no shared subscriptions ($share/…)'));
       const granted = await h.subscribeAsync(['firmward/v1/d/+/state', deviceTopics(A).event], { qos: 1 });
       assert.deepEqual(granted.map((g) => g.qos), [1, 1]);
 

@@ -278,6 +278,26 @@ describe('MqttDeviceGateway start, reconnect and refusals', { timeout: 20_000 },
       await env.stop();
     }
   });
+
+  test('in a shared group, the embedded broker refuses the subscriptions and start() says why, instead of hearing nothing', async () => {
+    const env = await startTestBroker([]);
+    try {
+      const gateway = new MqttDeviceGateway({ url: env.url, ...env.hub, clock: new ManualClock(0), logger: recordingLogger(), sharedGroup: 'firmward-hub' });
+      await assert.rejects(gateway.start(new RecordingHandler()), (e) => isFirmwardError(e, 'forbidden')
+        && /refused the hub's shared subscriptions \(\$share\/firmward-hub\/…\).*embedded broker does not.*mqtt\.sharedSubscriptions false/.test(e.message));
+      assert.ok(env.logs.some((l) => l.message === 'Refused a subscription.' && /no shared subscriptions/.test(String(l.detail?.['reason']))), JSON.stringify(env.logs));
+      await assert.rejects(gateway.send(A, offer('job-1')), (e) => isFirmwardError(e, 'gateway_failure'));
+    } finally {
+      await env.stop();
+    }
+  });
+
+  test('a shared group name a broker cannot take is refused before connecting', async () => {
+    for (const sharedGroup of ['', 'a/b', 'x+', '#']) {
+      const gateway = new MqttDeviceGateway({ url: 'mqtt://127.0.0.1:1', username: 'hub', password: 'x', clock: new ManualClock(0), logger: recordingLogger(), sharedGroup });
+      await assert.rejects(gateway.start(new RecordingHandler()), (e) => isFirmwardError(e, 'invalid_input') && e.message.includes(`"${sharedGroup}"`), sharedGroup);
+    }
+  });
 });
 
 describe('MqttDeviceGateway behind a broker that enforces nothing (an external broker without our ACLs)', { timeout: 20_000 }, () => {
@@ -357,4 +377,82 @@ describe('MqttDeviceGateway behind a broker that enforces nothing (an external b
     await client.endAsync(true);
     await gateway.stop();
   });
+
+  test('in a shared group, the retained copies come through a catch-up subscription that ends once they are in, and again after a reconnect', async () => {
+    // Its own broker, restarted on the same port below. aedes knows no shared subscriptions: it
+    // keeps "$share/…" as a plain filter that nothing matches, so what the gateway hears here came
+    // through the catch-up.
+    const first = await startBareBroker(0);
+    const port = first.port;
+    const device = await connectAsync(first.url, { protocolVersion: 4, reconnectPeriod: 0 });
+    await device.publishAsync(deviceTopics(A).state, encode(sampleState({ firmwareVersion: '1.0.0' })), { qos: 1, retain: true });
+    await device.publishAsync(deviceTopics(A).availability, encode({ v: 1, online: true }), { qos: 1, retain: true });
+    await device.endAsync();
+    const handler = new RecordingHandler();
+    const gateway = new MqttDeviceGateway({ url: first.url, username: 'hub', password: 'x', clock: new ManualClock(0), logger: recordingLogger(), sharedGroup: 'fw', reconnectPeriodMs: 50 });
+    let second: BareBroker | null = null;
+    try {
+      await gateway.start(handler);
+      // start() resolves once caught up: both retained copies are in, each once.
+      await handler.waitFor((calls) => calls.length >= 2);
+      assert.deepEqual(handler.calls.map(brief).sort(), [`availability ${A} true`, `state ${A} 1.0.0`]);
+      const shared = ['state', 'availability', 'evt'].map((kind) => `$share/fw/firmward/v1/d/+/${kind}`);
+      const catchUp = ['firmward/v1/d/+/state', 'firmward/v1/d/+/availability'];
+      const conversation = [...shared.map((f) => `subscribe ${f} 1`), ...catchUp.map((f) => `subscribe ${f} 0`), ...catchUp.map((f) => `unsubscribe ${f}`)];
+      assert.deepEqual(first.heard(), conversation);
+
+      // The broker goes away and comes back with a newer retained state: the gateway subscribes
+      // again by itself and catches up once more.
+      await first.stop();
+      second = await startBareBroker(port);
+      const again = await connectAsync(second.url, { protocolVersion: 4, reconnectPeriod: 0 });
+      await again.publishAsync(deviceTopics(A).state, encode(sampleState({ firmwareVersion: '2.0.0' })), { qos: 1, retain: true });
+      await again.endAsync();
+      await handler.waitFor((calls) => calls.some((c) => c.kind === 'state' && c.state.firmwareVersion === '2.0.0'));
+      const bare = second;
+      await waitUntil(() => bare.heard().length >= conversation.length);
+      assert.deepEqual(bare.heard(), conversation);
+    } finally {
+      await gateway.stop();
+      await second?.stop();
+      await first.stop();
+    }
+  });
 });
+
+interface BareBroker {
+  url: string;
+  port: number;
+  /** What the hub's client subscribed and unsubscribed, in order: "subscribe <filter> <qos>", "unsubscribe <filter>". */
+  heard(): string[];
+  stop(): Promise<void>;
+}
+
+/** An aedes without our rules that records the hub's subscriptions. */
+async function startBareBroker(port: number): Promise<BareBroker> {
+  const broker = await Aedes.createBroker();
+  const heard: string[] = [];
+  broker.on('subscribe', (subscriptions, client) => {
+    if (client.id.startsWith('hub/')) for (const s of subscriptions) heard.push(`subscribe ${s.topic} ${s.qos}`);
+  });
+  broker.on('unsubscribe', (filters, client) => {
+    if (client.id.startsWith('hub/')) for (const f of filters) heard.push(`unsubscribe ${f}`);
+  });
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actual = (server.address() as { port: number }).port;
+  let stopped = false;
+  return {
+    url: `mqtt://127.0.0.1:${actual}`, port: actual, heard: () => [...heard],
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
