@@ -137,6 +137,7 @@ export class MqttDeviceGateway implements DeviceGateway {
         });
       });
       await this.#subscribe(client, subscriptions);
+      if (sharedGroup !== undefined) this.#log.info(`Joined the shared subscription group "${sharedGroup}": the hubs in it split the device messages.`, { url });
     } catch (error) {
       this.#client = null;
       this.#handler = null;

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import type { ParseArgsOptionsConfig } from 'node:util';
 import { z } from 'zod';
 import { FirmwardError } from '@firmward/core';
+import { DEFAULT_SHARED_GROUP, sharedGroupRefusal } from '@firmward/mqtt';
 import { bridgesSchema } from './bridges.ts';
 import { canonicalHost } from './http/host-allow-list.ts';
 import type { BridgesConfig } from './bridges.ts';
@@ -38,8 +39,17 @@ export interface HubConfig {
    * `url` empty: the hub runs its embedded broker on host:port (and makes up its own login at every
    * start). Otherwise it connects to that broker as `username` with `password` (an external
    * Mosquitto or EMQX with per-device credentials and ACLs, see docs/protocol.md).
+   *
+   * `sharedSubscriptions`: the hub joins the shared subscription group `sharedSubscriptionGroup`
+   * on the broker, so the hub instances in it split the device messages, each handled by one of
+   * them (adapters/mqtt/src/hub-subscriptions.ts). When not set, on exactly when several instances
+   * are possible: an external broker and PostgreSQL. Off with the embedded broker, which has no
+   * shared subscriptions and serves one hub; asking for it there is refused.
    */
-  mqtt: { host: string; port: number; url: string; username: string; password: string; publicUrl: string; mosquitto: MosquittoFilesConfig };
+  mqtt: {
+    host: string; port: number; url: string; username: string; password: string; publicUrl: string; mosquitto: MosquittoFilesConfig;
+    sharedSubscriptions: boolean; sharedSubscriptionGroup: string;
+  };
   /** How often each maker's repository is read again (a person can also refresh one now). */
   releases: { refreshSeconds: number };
   /**
@@ -156,6 +166,8 @@ const FIELDS: readonly FieldSource[] = [
   { key: 'mqtt.username', kind: 'string', env: 'FIRMWARD_MQTT_USERNAME', flag: 'mqtt-username' },
   { key: 'mqtt.password', kind: 'string', env: 'FIRMWARD_MQTT_PASSWORD', flag: null, secret: true },
   { key: 'mqtt.publicUrl', kind: 'string', env: 'FIRMWARD_MQTT_PUBLIC_URL', flag: 'mqtt-public-url' },
+  { key: 'mqtt.sharedSubscriptions', kind: 'boolean', env: 'FIRMWARD_MQTT_SHARED_SUBSCRIPTIONS', flag: 'mqtt-shared-subscriptions' },
+  { key: 'mqtt.sharedSubscriptionGroup', kind: 'string', env: 'FIRMWARD_MQTT_SHARED_GROUP', flag: 'mqtt-shared-group' },
   { key: 'releases.refreshSeconds', kind: 'number', env: 'FIRMWARD_RELEASES_REFRESH_SECONDS', flag: 'releases-refresh-seconds' },
   { key: 'store.kind', kind: 'string', env: 'FIRMWARD_STORE_KIND', flag: 'store-kind' },
   { key: 'store.path', kind: 'string', env: 'FIRMWARD_STORE_PATH', flag: 'store-path' },
@@ -241,6 +253,11 @@ const ConfigSchema = z.strictObject({
     publicUrl: z.string({ error: 'must be a broker address' })
       .refine((u) => u === '' || BROKER_URL_PATTERN.test(u), { error: 'must be a broker address such as mqtts://hub.example:8883, or empty' })
       .default(''),
+    /** Unset: on with an external broker and PostgreSQL (resolved in loadConfig, which knows the store). */
+    sharedSubscriptions: flag.optional(),
+    sharedSubscriptionGroup: z.string({ error: 'must be a group name' })
+      .refine((g) => sharedGroupRefusal(g) === null, { error: `must be 1 to 64 letters, digits, ".", "_" or "-" (the instances of one deployment share one name, "${DEFAULT_SHARED_GROUP}" by default)` })
+      .default(DEFAULT_SHARED_GROUP),
     mosquitto: z.strictObject({
       passwordFile: z.string({ error: 'must be a file path' }).default(''),
       aclFile: z.string({ error: 'must be a file path' }).default(''),
@@ -250,7 +267,11 @@ const ConfigSchema = z.strictObject({
       .refine((m) => m.passwordFile === '' || m.aclFile !== '', { error: 'needs "aclFile" beside "passwordFile": the hub writes both' })
       .refine((m) => m.passwordFile === '' || m.pidFile !== '' || m.reloadCommand.length > 0, { error: 'needs "pidFile" or "reloadCommand": how the hub makes Mosquitto reload its files' }),
   }, { error: 'must be an object' }).prefault({})
-    .refine((m) => m.mosquitto.passwordFile === '' || m.url !== '', { error: 'mosquitto files are for an external broker: set "url" too' }),
+    .refine((m) => m.mosquitto.passwordFile === '' || m.url !== '', { error: 'mosquitto files are for an external broker: set "url" too' })
+    .refine((m) => m.sharedSubscriptions !== true || m.url !== '', {
+      path: ['sharedSubscriptions'],
+      error: 'needs an external broker (mqtt.url): the embedded broker has no shared subscriptions and serves this one hub only',
+    }),
   releases: z.strictObject({
     refreshSeconds: wholeNumber(10, 7 * 24 * 3600).default(300),
   }, { error: 'must be an object' }).prefault({}),
@@ -511,7 +532,12 @@ export function loadConfig(input: LoadConfigInput): HubConfig {
   return {
     dataDir: c.dataDir,
     http: { ...c.http, allowedHosts: [...c.http.allowedHosts] },
-    mqtt: { ...c.mqtt, mosquitto: { ...c.mqtt.mosquitto, reloadCommand: [...c.mqtt.mosquitto.reloadCommand] } },
+    mqtt: {
+      ...c.mqtt, mosquitto: { ...c.mqtt.mosquitto, reloadCommand: [...c.mqtt.mosquitto.reloadCommand] },
+      // Several instances are possible only with an external broker and a shared database; one
+      // instance alone in a group receives everything, as without one.
+      sharedSubscriptions: c.mqtt.sharedSubscriptions ?? (c.mqtt.url !== '' && c.store.kind === 'postgres'),
+    },
     releases: { ...c.releases },
     store: { kind: c.store.kind, path: c.store.path ?? join(c.dataDir, 'firmward.db'), url: c.store.url },
     repositories: c.repositories.map((r) => ({ ...r })),

@@ -234,7 +234,11 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     await ddiSettings.start();
     let setupRef: DefaultSetupService | null = null;
     const gateway = new GatewayRouter({
-      fallback: new MqttDeviceGateway({ url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway') }),
+      fallback: new MqttDeviceGateway({
+        url: mqttUrl, username: hubLogin.username, password: hubLogin.password, clock: o.clock, logger: log.child('gateway'),
+        // Several instances on one broker split the device messages (config.ts, mqtt.sharedSubscriptions).
+        ...(config.mqtt.sharedSubscriptions && { sharedGroup: config.mqtt.sharedSubscriptionGroup }),
+      }),
       bridges, store, log: log.child('bridges'), clock: o.clock,
       onRegistered: () => engineRef?.markPlanDirty(),
       onSelfRegistered: (found, homeId) => setupRef?.enrollments.selfRegistered({

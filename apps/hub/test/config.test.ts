@@ -38,6 +38,7 @@ describe('loadConfig', () => {
       mqtt: {
         host: '127.0.0.1', port: 1883, url: '', username: 'hub', password: '', publicUrl: '',
         mosquitto: { passwordFile: '', aclFile: '', pidFile: '', reloadCommand: [] },
+        sharedSubscriptions: false, sharedSubscriptionGroup: 'firmward-hub',
       },
       releases: { refreshSeconds: 300 },
       store: { kind: 'sqlite', path: join('./data', 'firmward.db'), url: '' },
@@ -217,6 +218,8 @@ describe('loadConfig', () => {
     assert.deepEqual(c.mqtt, {
       host: '127.0.0.1', port: 1883, url: 'mqtt://broker.example:1883', username: 'hub-1', password: 'broker-secret-42', publicUrl: '',
       mosquitto: { passwordFile: '', aclFile: '', pidFile: '', reloadCommand: [] },
+      // One hub on SQLite: no other instance to share with.
+      sharedSubscriptions: false, sharedSubscriptionGroup: 'firmward-hub',
     });
     assert.equal(load([], { FIRMWARD_MQTT_USERNAME: 'hub-2' }).mqtt.username, 'hub-2');
     const fromFile = load(['--config', 'c.json'], {}, { 'c.json': '{"mqtt":{"url":"mqtt://b:1883","username":"hub-3","password":"from-file"}}' });
@@ -225,6 +228,35 @@ describe('loadConfig', () => {
     const flag = problemsOf(() => load(['--mqtt-password', 'broker-secret-42']));
     assert.deepEqual(flag.problems.map((p) => p.key), ['--mqtt-password']);
     assert.ok(!flag.message.includes('broker-secret-42'), 'a secret on the command line is not echoed back');
+  });
+
+  test('shared subscriptions: on by default exactly when several instances are possible (an external broker and PostgreSQL)', () => {
+    const external = { FIRMWARD_MQTT_URL: 'mqtt://broker.example:1883', FIRMWARD_MQTT_PASSWORD: 'pw' };
+    const postgres = { FIRMWARD_STORE_KIND: 'postgres', FIRMWARD_STORE_URL: 'postgres://db.example/firmward' };
+    const shared = (argv: string[], env: Record<string, string>) => {
+      const { sharedSubscriptions, sharedSubscriptionGroup } = load(argv, env).mqtt;
+      return [sharedSubscriptions, sharedSubscriptionGroup];
+    };
+    assert.deepEqual(shared([], { ...external, ...postgres }), [true, 'firmward-hub']);
+    assert.deepEqual(shared([], external), [false, 'firmward-hub'], 'an external broker with SQLite: one hub');
+    assert.deepEqual(shared([], postgres), [false, 'firmward-hub'], 'the embedded broker: one hub per broker');
+    // Chosen explicitly, in the file, the environment or a flag; the group too.
+    assert.deepEqual(shared(['--no-mqtt-shared-subscriptions'], { ...external, ...postgres }), [false, 'firmward-hub']);
+    assert.deepEqual(shared([], { ...external, ...postgres, FIRMWARD_MQTT_SHARED_SUBSCRIPTIONS: 'off' }), [false, 'firmward-hub']);
+    assert.deepEqual(shared(['--mqtt-shared-subscriptions', '--mqtt-shared-group', 'site-2'], external), [true, 'site-2']);
+    const fromFile = load(['--config', 'c.json'], { FIRMWARD_MQTT_PASSWORD: 'pw' }, { 'c.json': '{"mqtt":{"url":"mqtt://b:1883","sharedSubscriptions":true,"sharedSubscriptionGroup":"eu"}}' });
+    assert.deepEqual([fromFile.mqtt.sharedSubscriptions, fromFile.mqtt.sharedSubscriptionGroup], [true, 'eu']);
+    assert.match(configHelp(), /--mqtt-shared-subscriptions\s+mqtt\.sharedSubscriptions \(FIRMWARD_MQTT_SHARED_SUBSCRIPTIONS\)/);
+    assert.match(configHelp(), /--mqtt-shared-group <value>\s+mqtt\.sharedSubscriptionGroup \(FIRMWARD_MQTT_SHARED_GROUP\)/);
+  });
+
+  test('shared subscriptions are refused with the embedded broker, and a group name a broker cannot take is refused', () => {
+    const embedded = problemsOf(() => load(['--mqtt-shared-subscriptions']));
+    assert.deepEqual(embedded.problems.map((p) => [p.key, p.source]), [['mqtt.sharedSubscriptions', '--mqtt-shared-subscriptions true']]);
+    assert.match(embedded.problems[0]!.message, /needs an external broker \(mqtt\.url\)/);
+    const group = problemsOf(() => load([], { FIRMWARD_MQTT_SHARED_GROUP: 'a/b' }));
+    assert.deepEqual(group.problems.map((p) => [p.key, p.source]), [['mqtt.sharedSubscriptionGroup', 'FIRMWARD_MQTT_SHARED_GROUP="a/b"']]);
+    assert.match(group.problems[0]!.message, /letters, digits/);
   });
 
   test('an external broker needs the hub\'s password; the embedded one does not', () => {
