@@ -6,8 +6,8 @@
  *
  * In memory, per instance. After a start every home is due (nothing is known yet); a home this
  * instance takes over from another is due at once (Store.claimHomes). What another instance
- * changes in a home this one holds reaches it through `latestLookAfter`: a held home with open
- * jobs is looked at again at most that long after its last look, whatever it computed.
+ * changes in a home this one holds reaches it through the engine's safety net
+ * (EngineConfig.lookAtLeastEverySeconds): every look sets the next one no later than that.
  */
 import type { EpochMs } from '@firmward/core';
 
@@ -52,10 +52,5 @@ export class DueHomes {
       }
     }
     return due;
-  }
-
-  /** Homes with a time set (for tests and the health view). */
-  get size(): number {
-    return this.#due.size;
   }
 }

@@ -253,7 +253,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       store, gateway, source: engineSource, clock: o.clock, log,
       config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, unreachableRetrySeconds: config.engine.unreachableRetrySeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId: instanceIdOf(config.dataDir),
         // Several instances may share PostgreSQL: a change another made reaches this one within 30 s.
-        lookAtLeastEverySeconds: config.store.kind === 'postgres' ? 30 : 900 },
+        ...(config.store.kind === 'postgres' && { lookAtLeastEverySeconds: 30 }) },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.
       repositoryUrl: (name) => (repositories.get(name) !== null ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),

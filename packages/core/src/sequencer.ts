@@ -83,6 +83,11 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
   const lookAt = (at: EpochMs | null): void => {
     if (at !== null && (nextLookAt === null || at < nextLookAt)) nextLookAt = at;
   };
+  // Each failing check's own time, not the verdict's recheckAt (the latest, when all may pass):
+  // every reason shown is brought up to date when it can change.
+  const lookAtChecks = (verdict: PreflightVerdict): void => {
+    for (const f of verdict.failures) lookAt(f.recheckAt);
+  };
   for (const job of active) {
     const heardAt = Math.max(job.lastHeardAt ?? job.stateSince, s.listeningSince);
     // While it installs, a device may be quiet for as long as the maker says the install takes:
@@ -109,7 +114,7 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
         steps.push({ jobId: job.id, event: { type: 'approve-install' } });
       } else {
         steps.push({ jobId: job.id, event: { type: 'defer-install', reasons: reasonsOf(verdict), recheckAt: verdict.recheckAt } });
-        lookAt(earliestRecheck(verdict));
+        lookAtChecks(verdict);
         activeJobId = null;
       }
     }
@@ -167,7 +172,7 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     const verdict = gate(s, job, 'start');
     if (!verdict.pass) {
       steps.push(...hold(job, reasonsOf(verdict), verdict.recheckAt));
-      lookAt(earliestRecheck(verdict));
+      lookAtChecks(verdict);
       continue;
     }
     if (offered) {
@@ -180,16 +185,6 @@ export function sequenceHome(s: HomeSnapshot): SequencerDecision {
     offered = true;
   }
   return { steps, activeJobId, nextLookAt };
-}
-
-/**
- * The soonest a failing check said it may pass. Earlier than the verdict's own recheckAt (the
- * latest, when all may pass): each reason shown is brought up to date when it can change.
- */
-function earliestRecheck(verdict: PreflightVerdict): EpochMs | null {
-  let at: EpochMs | null = null;
-  for (const f of verdict.failures) if (f.recheckAt !== null && (at === null || f.recheckAt < at)) at = f.recheckAt;
-  return at;
 }
 
 /** Emits a hold only when it tells something new, so an idle home writes nothing. */
