@@ -121,6 +121,32 @@ describe('PostgresStore with several hubs on one database', () => {
     }
   });
 
+  test('two hubs planning overlapping devices at once: each device gets one job and one line, neither hub fails', async () => {
+    const schema = schemas.next();
+    const hubs = await Promise.all([0, 1].map(() => openStore(schema)));
+    try {
+      const devices = Array.from({ length: 2000 }, (_, i) => `d${String(i).padStart(4, '0')}`);
+      await hubs[0]!.transaction(async (tx) => {
+        await tx.putHome(makeHome('h'));
+        for (const d of devices) await tx.putDevice(makeDevice(d, 'h'));
+      });
+      // Both in device order (as the planner lists them): a hub meeting the other's uncommitted job
+      // waits for its commit and then leaves the device out. Hub 0 plans d0000–d1499, hub 1 d0500–d1999.
+      const batch = (hub: number, from: number, to: number) => devices.slice(from, to).map((d) => {
+        const job = makeJob(`hub${hub}-${d}`, 'h', d, 'queued');
+        return { job, event: { at: job.createdAt, homeId: 'h', deviceId: d, jobId: job.id, kind: 'decision' as const, from: null, to: 'queued' as const, code: 'planned', message: 'Planned.', actor: `hub-${hub}` } };
+      });
+      const [a, b] = await Promise.all([hubs[0]!.insertPlannedJobs(batch(0, 0, 1500)), hubs[1]!.insertPlannedJobs(batch(1, 500, 2000))]);
+      const planned = [...a, ...b].map((j) => j.deviceId).sort();
+      assert.deepEqual(planned, devices);
+      assert.equal(await countRows(schema, 'SELECT COUNT(*) AS n FROM jobs'), devices.length);
+      assert.equal(await countRows(schema, 'SELECT COUNT(*) AS n FROM events'), devices.length);
+      assert.equal(await countRows(schema, 'SELECT COUNT(*) AS n FROM events e JOIN jobs j ON j.id = e.job_id'), devices.length);
+    } finally {
+      await Promise.all(hubs.map((h) => h.close()));
+    }
+  });
+
   test('an unreachable server is store_failure naming the server without its password', async () => {
     const store = new PostgresStore({ url: 'postgres://firmward:s3cret-pass@127.0.0.1:1/firmward' });
     try {

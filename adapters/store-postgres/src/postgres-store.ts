@@ -30,7 +30,7 @@ import type {
 } from '@firmward/core';
 import type {
   Clock, DeviceRow, DeviceTelemetryWrite, Enrollment, EventQuery, HistoryEvent, JobQuery, Logger, NewHistoryEvent, PendingDevice,
-  PendingDeviceState, ReleaseJob, RepositoryRecord, Store,
+  PendingDeviceState, PlannedJob, ReleaseJob, RepositoryRecord, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import { Pool, TypeOverrides, escapeIdentifier } from 'pg';
@@ -44,7 +44,8 @@ import {
 } from '@firmward/sql-common';
 import type { Row, SqlValue } from '@firmward/sql-common';
 import {
-  MIGRATION_LOCK_KEY, MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, SCHEMA_MIGRATIONS_SQL,
+  MIGRATION_LOCK_KEY, MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneOpenPerDeviceConflictTarget,
+  SCHEMA_MIGRATIONS_SQL,
 } from './schema.ts';
 
 /** No list ever returns more rows than this, whatever the caller asks (same bound as SQLite). */
@@ -140,8 +141,30 @@ const JOB_INSERT_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) VALUES (${p
 const JOB_SAVE_SQL = `UPDATE jobs SET ${JOB_COLUMNS.slice(1).map((c, i) => `${c} = $${i + 1}`).join(', ')}
   WHERE id = $${JOB_COLUMNS.length} AND state = $${JOB_COLUMNS.length + 1}`;
 const PENDING_INSERT_SQL = `INSERT INTO pending_devices (${PENDING_DEVICE_COLUMNS.join(', ')}) VALUES (${placeholders(1, PENDING_DEVICE_COLUMNS.length)})`;
-const EVENT_INSERT_SQL = `INSERT INTO events (at, home_id, device_id, job_id, kind, from_state, to_state, code, message, actor)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`;
+const EVENT_COLUMNS = ['at', 'home_id', 'device_id', 'job_id', 'kind', 'from_state', 'to_state', 'code', 'message', 'actor'] as const;
+const EVENT_INSERT_SQL = `INSERT INTO events (${EVENT_COLUMNS.join(', ')}) VALUES (${placeholders(1, EVENT_COLUMNS.length)}) RETURNING id`;
+
+function eventToValues(e: NewHistoryEvent): SqlValue[] {
+  return [e.at, e.homeId, e.deviceId, e.jobId, e.kind, e.from, e.to, e.code, e.message, e.actor];
+}
+
+/**
+ * Rows per multi-row INSERT of insertPlannedJobs: 1,000 jobs bind 22,000 parameters, well under
+ * PostgreSQL's 65,535 per statement (the wire protocol counts them in 16 bits).
+ */
+const PLANNED_ROWS_PER_STATEMENT = 1000;
+
+/** `INSERT INTO table (columns) VALUES (…), (…), …` for `rows` rows, numbered from $1. */
+function multiRowInsert(table: string, columns: readonly string[], rows: number): string {
+  const tuples = Array.from({ length: rows }, (_, r) => `(${placeholders(r * columns.length + 1, columns.length)})`);
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`;
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 /**
  * Every Store operation, written once over a Querier. The store and the transaction object differ
@@ -593,6 +616,31 @@ abstract class PgSession implements Store {
     });
   }
 
+  /**
+   * One multi-row INSERT per 1,000 jobs, then one per 1,000 history lines of the jobs that went in,
+   * all in one transaction (a savepoint inside `transaction`). ON CONFLICT names the open-job
+   * index, so only "this device already has an open job" is skipped: a concurrent writer's
+   * uncommitted job makes the insert wait for its transaction and skip if it commits, as the
+   * unique index does for insertJob. Two hubs planning overlapping devices should give them in the
+   * same order (the planner's): in opposite orders each could wait for the other, and PostgreSQL
+   * would end one of them with a deadlock (store_failure).
+   */
+  insertPlannedJobs(items: PlannedJob[]): Promise<Job[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.use({ op: 'insertPlannedJobs' }, 'atomic', async (q) => {
+      const inserted = new Set<string>();
+      for (const chunk of chunks(items, PLANNED_ROWS_PER_STATEMENT)) {
+        const sql = `${multiRowInsert('jobs', JOB_COLUMNS, chunk.length)} ON CONFLICT ${oneOpenPerDeviceConflictTarget()} DO NOTHING RETURNING id`;
+        for (const row of await q.rows(sql, chunk.flatMap((item) => jobToValues(item.job)))) inserted.add(String(row.id));
+      }
+      const kept = items.filter((item) => inserted.has(item.job.id));
+      for (const chunk of chunks(kept, PLANNED_ROWS_PER_STATEMENT)) {
+        await q.run(multiRowInsert('events', EVENT_COLUMNS, chunk.length), chunk.flatMap((item) => eventToValues(item.event)));
+      }
+      return kept.map((item) => item.job);
+    });
+  }
+
   listOpenJobTargets(): Promise<{ deviceId: string; targetVersion: string }[]> {
     return this.use({ op: 'listOpenJobTargets' }, 'single', async (q) =>
       (await q.rows(`SELECT device_id, target_version FROM jobs WHERE state NOT IN (${placeholders(1, TERMINAL_STATES.length)})`, TERMINAL_STATES))
@@ -656,7 +704,7 @@ abstract class PgSession implements Store {
 }
 
 async function insertEvent(q: Querier, e: NewHistoryEvent): Promise<number> {
-  const [row] = await q.rows(EVENT_INSERT_SQL, [e.at, e.homeId, e.deviceId, e.jobId, e.kind, e.from, e.to, e.code, e.message, e.actor]);
+  const [row] = await q.rows(EVENT_INSERT_SQL, eventToValues(e));
   if (row === undefined) throw corrupt('event', null, 'id');
   return num(row, 'event', 'id');
 }

@@ -35,6 +35,16 @@ export function oneOpenPerDeviceIndexSql(): string {
   return `CREATE UNIQUE INDEX ${ONE_OPEN_PER_DEVICE_INDEX} ON jobs(device_id) WHERE state NOT IN (${sqlList(TERMINAL_STATES)})`;
 }
 
+/**
+ * The ON CONFLICT target that names the one-open-job-per-device index, for an insert that leaves out
+ * a device with an open job. The database picks the index by its column and predicate, so this
+ * repeats the index's exactly; naming it keeps every other refusal (a job id inserted twice,
+ * invariant 1) an error, as DO NOTHING with no target would not.
+ */
+export function oneOpenPerDeviceConflictTarget(): string {
+  return `(device_id) WHERE state NOT IN (${sqlList(TERMINAL_STATES)})`;
+}
+
 const INITIAL = `
 CREATE TABLE homes (
   id TEXT PRIMARY KEY,

@@ -21,7 +21,7 @@ import type {
 } from '@firmward/core';
 import type {
   Clock, DeviceRow, DeviceTelemetryWrite, Enrollment, EventQuery, HistoryEvent, JobQuery, NewHistoryEvent, PendingDevice, PendingDeviceState,
-  ReleaseJob, RepositoryRecord, Store,
+  PlannedJob, ReleaseJob, RepositoryRecord, Store,
 } from '@firmward/ports';
 import { SystemClock } from '@firmward/ports';
 import type { SQLInputValue } from 'node:sqlite';
@@ -34,8 +34,8 @@ import {
   enrollmentFromRow, PENDING_DEVICE_COLUMNS, pendingDeviceFromRow, pendingDeviceToValues, repositoryFromRow, settingFromRow,
 } from '@firmward/sql-common';
 import {
-  MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceIndexSql,
-  SCHEMA_MIGRATIONS_SQL,
+  MIGRATIONS, ONE_ACTIVE_PER_HOME_INDEX, ONE_OPEN_PER_DEVICE_INDEX, oneActivePerHomeIndexSql, oneOpenPerDeviceConflictTarget,
+  oneOpenPerDeviceIndexSql, SCHEMA_MIGRATIONS_SQL,
 } from './schema.ts';
 
 /** No list ever returns more rows than this, whatever the caller asks. */
@@ -84,6 +84,8 @@ function placeholders(n: number): string {
 }
 
 const JOB_INSERT_SQL = `INSERT INTO jobs (${JOB_COLUMNS.join(', ')}) VALUES (${placeholders(JOB_COLUMNS.length)})`;
+// Only "this device already has an open job" is skipped; any other constraint still fails the insert.
+const PLANNED_JOB_INSERT_SQL = `${JOB_INSERT_SQL} ON CONFLICT ${oneOpenPerDeviceConflictTarget()} DO NOTHING`;
 // Everything but the id is saved; the WHERE clause is the compare-and-set.
 const JOB_SAVE_SQL = `UPDATE jobs SET ${JOB_COLUMNS.slice(1).map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND state = ?`;
 const PENDING_INSERT_SQL = `INSERT INTO pending_devices (${PENDING_DEVICE_COLUMNS.join(', ')}) VALUES (${placeholders(PENDING_DEVICE_COLUMNS.length)})`;
@@ -504,6 +506,24 @@ abstract class SqliteSession implements Store {
   insertJob(job: Job): Promise<void> {
     return this.use({ op: 'insertJob', homeId: job.homeId, deviceId: job.deviceId, jobId: job.id }, 'single', (c) => {
       c.run(JOB_INSERT_SQL, ...jobToValues(job));
+    });
+  }
+
+  /**
+   * One prepared statement per row, all in one transaction (a savepoint inside `transaction`): the
+   * connection is in-process, so the cost that matters is the one commit, not the statements.
+   * Each history line goes in right after its job, with its id assigned as appendEvent's is.
+   */
+  insertPlannedJobs(items: PlannedJob[]): Promise<Job[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    return this.use({ op: 'insertPlannedJobs' }, 'atomic', (c) => {
+      const inserted: Job[] = [];
+      for (const { job, event } of items) {
+        if (c.run(PLANNED_JOB_INSERT_SQL, ...jobToValues(job)).changes === 0) continue;
+        insertEvent(c, event);
+        inserted.push(job);
+      }
+      return inserted;
     });
   }
 

@@ -1,6 +1,6 @@
 export type { Clock } from './clock.ts';
 export type {
-  Store, HistoryEvent, NewHistoryEvent, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob, Enrollment, PendingDevice, PendingDeviceState,
+  Store, HistoryEvent, NewHistoryEvent, PlannedJob, EventQuery, JobQuery, DeviceTelemetryWrite, DeviceRow, ReleaseJob, Enrollment, PendingDevice, PendingDeviceState,
   PendingDeviceProtocol, RepositoryRecord,
 } from './store.ts';
 export type { ImageRefusal, ReleaseSource } from './release-source.ts';

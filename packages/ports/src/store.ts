@@ -21,6 +21,12 @@ export interface HistoryEvent {
 }
 export type NewHistoryEvent = Omit<HistoryEvent, 'id'>;
 
+/** A job the planner queues, with the history line that says why. */
+export interface PlannedJob {
+  job: Job;
+  event: NewHistoryEvent;
+}
+
 export interface EventQuery {
   homeId?: string;
   deviceId?: string;
@@ -235,6 +241,15 @@ export interface Store {
    * `home_busy` when the job is active and the home already has an active job.
    */
   insertJob(job: Job): Promise<void>;
+  /**
+   * Inserts planned jobs, each with its history line, in one transaction (a few round trips for
+   * thousands of jobs, not two per job). A job for a device that already has an open job — another
+   * hub instance or a person queued one first, or an earlier job of the same batch — is left out
+   * with its line, not an error. Returns the jobs inserted, in the given order. Any other refusal
+   * fails the whole batch as `insertJob` would: `conflict` for a job id that exists, `home_busy`
+   * for an active job in a busy home, `not_found` for an unknown home or device.
+   */
+  insertPlannedJobs(items: PlannedJob[]): Promise<Job[]>;
   getJob(jobId: string): Promise<Job | null>;
   /** Every open job's device and target, unbounded and light: what the planner needs to skip. */
   listOpenJobTargets(): Promise<{ deviceId: string; targetVersion: string }[]>;

@@ -16,7 +16,7 @@ import {
   ACTIVE_STATES, DEFAULT_ROLLOUT_RULES, DEFAULT_THRESHOLDS, DEFAULT_WINDOW, actOnRollout, isFirmwardError, JOB_STATES, newJob, newRollout, TERMINAL_STATES,
 } from '@firmward/core';
 import type { Device, DeviceReport, ErrorCode, Home, Job, JobState, Release } from '@firmward/core';
-import type { Enrollment, NewHistoryEvent, PendingDevice, Store } from '../src/store.ts';
+import type { Enrollment, HistoryEvent, NewHistoryEvent, PendingDevice, PlannedJob, Store } from '../src/store.ts';
 
 // ---- fixtures ----
 
@@ -93,6 +93,15 @@ function transitionEvent(job: Job, from: JobState, to: JobState, at = T0): NewHi
   return {
     at, homeId: job.homeId, deviceId: job.deviceId, jobId: job.id, kind: 'transition', from, to,
     code: to, message: `Moved to ${to}.`, actor: 'hub',
+  };
+}
+
+/** A queued job for `deviceId` with the planner's history line, as the engine builds them. */
+function planned(id: string, homeId: string, deviceId: string, at = T0): PlannedJob {
+  const job = makeJob(id, homeId, deviceId, 'queued', { createdAt: at, updatedAt: at, stateSince: at });
+  return {
+    job,
+    event: { at, homeId, deviceId, jobId: id, kind: 'decision', from: null, to: 'queued', code: 'planned', message: `Planned ${id}.`, actor: 'hub' },
   };
 }
 
@@ -747,6 +756,111 @@ export function runStoreContract(name: string, makeStore: () => Promise<Store>):
           await store.close();
         }
       });
+    });
+
+    describe('insertPlannedJobs: a batch in one transaction, devices with an open job left out', () => {
+      /** Every history line, newest first (listEvents pages at most 1000). */
+      async function allEvents(store: Store): Promise<HistoryEvent[]> {
+        const all: HistoryEvent[] = [];
+        for (;;) {
+          const last = all.at(-1);
+          const page = await store.listEvents(last === undefined ? { limit: 1000 } : { limit: 1000, beforeId: last.id });
+          if (page.length === 0) return all;
+          all.push(...page);
+        }
+      }
+      const withoutId = (e: HistoryEvent): NewHistoryEvent => {
+        const { id: _id, ...rest } = e;
+        return rest;
+      };
+
+      test('inserts every job with its line when none is open, in the given order', () => withStore(async (store) => {
+        const devices = await seedHome(store, 'h', 3);
+        const items = devices.map((d, i) => planned(`j${i}`, 'h', d, T0 + i));
+        assert.deepEqual(await store.insertPlannedJobs(items), items.map((i) => i.job));
+        for (const { job } of items) assert.deepEqual(await store.getJob(job.id), job);
+        // Ids grow in the given order, as if each line had been appended in turn.
+        assert.deepEqual((await allEvents(store)).map(withoutId), items.map((i) => i.event).reverse());
+      }));
+
+      test('leaves out exactly the devices with an open job, and their lines', () => withStore(async (store) => {
+        const [d0, d1, d2, d3] = await seedHome(store, 'h', 4);
+        const theirs = makeJob('theirs', 'h', d1!, 'waiting');
+        await store.insertJob(theirs);
+        const items = [planned('j0', 'h', d0!), planned('j1', 'h', d1!), planned('j2', 'h', d2!), planned('j3', 'h', d3!), planned('j3-again', 'h', d3!)];
+        const inserted = await store.insertPlannedJobs(items);
+        // d1 had one already; d3 got one from earlier in the same batch.
+        assert.deepEqual(inserted.map((j) => j.id), ['j0', 'j2', 'j3']);
+        assert.equal(await store.getJob('j1'), null);
+        assert.equal(await store.getJob('j3-again'), null);
+        assert.deepEqual(await store.getJob('theirs'), theirs);
+        assert.deepEqual((await store.listJobs({ open: true })).map((j) => j.id).sort(), ['j0', 'j2', 'j3', 'theirs']);
+        assert.deepEqual((await allEvents(store)).map((e) => e.jobId), ['j3', 'j2', 'j0']);
+      }));
+
+      test('a succeeded, failed or cancelled job does not block', () => withStore(async (store) => {
+        const [d0, d1, d2] = await seedHome(store, 'h', 3);
+        await store.insertJob(makeJob('old0', 'h', d0!, 'succeeded'));
+        await store.insertJob(makeJob('old1', 'h', d1!, 'failed', { failure: { code: 'device_silent', message: 'Silent.', rolledBack: false } }));
+        await store.insertJob(makeJob('old2', 'h', d2!, 'cancelled'));
+        const items = [planned('j0', 'h', d0!), planned('j1', 'h', d1!), planned('j2', 'h', d2!)];
+        assert.deepEqual(await store.insertPlannedJobs(items), items.map((i) => i.job));
+        assert.equal((await allEvents(store)).length, 3);
+      }));
+
+      test('an empty batch is a no-op', () => withStore(async (store) => {
+        await seedHome(store, 'h', 1);
+        assert.deepEqual(await store.insertPlannedJobs([]), []);
+        assert.deepEqual(await store.listJobs({}), []);
+        assert.deepEqual(await store.listEvents({ limit: 10 }), []);
+        assert.deepEqual(await store.transaction((tx) => tx.insertPlannedJobs([])), []);
+      }));
+
+      test('a batch of 2,500 (more than one statement\'s worth) goes in whole, the open ones left out', () => withStore(async (store) => {
+        const n = 2500;
+        const devices = Array.from({ length: n }, (_, i) => `d${String(i).padStart(4, '0')}`);
+        await store.transaction(async (tx) => {
+          await tx.putHome(makeHome('h'));
+          for (const d of devices) await tx.putDevice(makeDevice(d, 'h'));
+          // Every tenth device already has an open job.
+          for (let i = 0; i < n; i += 10) await tx.insertJob(makeJob(`open-${i}`, 'h', devices[i]!, 'queued'));
+        });
+        const items = devices.map((d, i) => planned(`j${i}`, 'h', d, T0 + i));
+        const inserted = await store.insertPlannedJobs(items);
+        const expected = items.filter((_, i) => i % 10 !== 0);
+        assert.deepEqual(inserted, expected.map((i) => i.job));
+        assert.equal((await store.listOpenJobTargets()).length, n);
+        const events = await allEvents(store);
+        assert.deepEqual(events.map(withoutId), expected.map((i) => i.event).reverse());
+        assert.equal(await store.getJob('j0'), null);
+        assert.deepEqual(await store.getJob('j2499'), items[2499]!.job);
+      }));
+
+      test('inside a transaction that rolls back, nothing stays', () => withStore(async (store) => {
+        const [d0, d1] = await seedHome(store, 'h', 2);
+        const boom = new Error('boom');
+        await assert.rejects(store.transaction(async (tx) => {
+          const inserted = await tx.insertPlannedJobs([planned('j0', 'h', d0!), planned('j1', 'h', d1!)]);
+          assert.equal(inserted.length, 2);
+          assert.notEqual(await tx.getJob('j0'), null);
+          assert.equal((await tx.listEvents({ limit: 10 })).length, 2);
+          throw boom;
+        }), (e) => e === boom);
+        assert.deepEqual(await store.listJobs({}), []);
+        assert.deepEqual(await store.listEvents({ limit: 10 }), []);
+      }));
+
+      test('any other refusal fails the whole batch: a job id that exists, an active job in a busy home, an unknown device', () => withStore(async (store) => {
+        const [d0, d1, d2] = await seedHome(store, 'h', 3);
+        await store.insertJob(makeJob('taken', 'h', d0!, 'succeeded'));
+        await rejectsWith(store.insertPlannedJobs([planned('j1', 'h', d1!), planned('taken', 'h', d2!)]), 'conflict');
+        await store.insertJob(makeJob('busy', 'h', d0!, 'installing'));
+        const offered = planned('j2', 'h', d2!);
+        await rejectsWith(store.insertPlannedJobs([planned('j1', 'h', d1!), { ...offered, job: { ...offered.job, state: 'offered' } }]), 'home_busy');
+        await rejectsWith(store.insertPlannedJobs([planned('j1', 'h', d1!), planned('j3', 'h', 'no-such-device')]), 'not_found');
+        assert.equal(await store.getJob('j1'), null);
+        assert.deepEqual(await store.listEvents({ limit: 10 }), []);
+      }));
     });
 
     describe('saveJob compare-and-set', () => {
