@@ -31,17 +31,21 @@ export interface FleetBroker {
   stop(): Promise<void>;
 }
 
+let ticksPerSecond: number | null = null;
+
 /** Clock ticks per second of /proc's CPU times. */
 function clockTicks(): number {
+  if (ticksPerSecond !== null) return ticksPerSecond;
   try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
   } catch {
-    return 100;
+    ticksPerSecond = 100;
   }
+  return ticksPerSecond;
 }
 
-/** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, counted after the command name). */
-function processCpuMs(pid: number | undefined, ticks: number): number | null {
+/** utime + stime of a process, from /proc/<pid>/stat (fields 14 and 15, counted after the command name), or null where /proc cannot tell. */
+export function processCpuMs(pid: number | undefined, ticks = clockTicks()): number | null {
   if (pid === undefined) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -16,6 +16,14 @@
  *      the gateway passes the engine through unchanged). The engine's tick loop is not started: no
  *      jobs exist, and the measurement is the per-report path. A report counts once its store
  *      writes have completed.
+ *   H. Scale-out, with FIRMWARD_BENCH_MQTT_HUBS (e.g. "1,3"), instead of B: for each count in turn,
+ *      that many hub instances, each in its own Node process (mqtt-fleet-hub.ts), all an
+ *      MqttDeviceGateway in one shared subscription group ($share/<group>/…) with the engine on
+ *      one PostgresStore database (made for the run beside FIRMWARD_BENCH_PG_URL and dropped at
+ *      the end; several instances share a database only on PostgreSQL). The rate is every
+ *      instance's reports added up; each report carries its round, so every report is counted as
+ *      handled once, twice or not at all (mqtt-fleet-scale-out.ts). 2,000 devices × 5 rounds by
+ *      default (FIRMWARD_BENCH_MQTT_DEVICES and _ROUNDS still apply).
  *
  * Each phase has two parts: catch-up (the subscriber connects and receives every device's retained
  * state and availability, as a hub does after a restart) and live (every device publishes
@@ -32,34 +40,47 @@
  *   FIRMWARD_BENCH_MQTT_DEVICES=2000 FIRMWARD_BENCH_MQTT_ROUNDS=5 npm run bench:mqtt
  *   FIRMWARD_BENCH_STORE=postgres npm run bench:mqtt      # FIRMWARD_BENCH_POSTGRES_URL, default the local test server
  *   FIRMWARD_BENCH_SQLITE_DIR=/var/tmp npm run bench:mqtt  # SQLite on a disk instead of tmpfs: every report's commit is an fsync
+ *   FIRMWARD_BENCH_MQTT_HUBS=1,3 npm run bench:mqtt       # scale-out: 1, then 3 hub processes in a shared group on one PostgreSQL database
  *
  * Numbers only: nothing here asserts on time.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect } from 'mqtt';
 import { Client, escapeIdentifier } from 'pg';
 import type { EpochMs } from '@firmward/core';
 import { HUB_CLIENT_ID_PREFIX, HUB_TOPIC_FILTERS, MqttDeviceGateway } from '@firmward/mqtt';
 import { SystemClock, silentLogger } from '@firmward/ports';
-import type { GatewayHandler, Logger, Store } from '@firmward/ports';
+import type { GatewayHandler, Store } from '@firmward/ports';
 import type { DeviceEvent, DeviceState } from '@firmward/protocol';
 import { PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { RolloutEngine } from '../apps/hub/src/engine.ts';
 import { countingStore } from './counting-store.ts';
+import { Tally, countingLogger } from './mqtt-fleet-counting.ts';
 import type { StoreCallCounts } from './counting-store.ts';
 import { startFleetBroker } from './mqtt-fleet-broker.ts';
+import { scaleOutPhase, scaleOutRows } from './mqtt-fleet-scale-out.ts';
+import type { ScaleOutPhase } from './mqtt-fleet-scale-out.ts';
+import { createBenchDatabase, serverInfo } from './scale-postgres.ts';
+import type { BenchDatabase } from './scale-postgres.ts';
 import type { FleetBroker } from './mqtt-fleet-broker.ts';
 import { FLEET_HARDWARE_REVISION, FLEET_VERSION, fleetDeviceId, fleetHomeId, fleetModel, fleetPassword } from './mqtt-fleet-shared.ts';
 import { forkDevices } from './mqtt-fleet-process.ts';
 import type { DeviceProcess } from './mqtt-fleet-process.ts';
 import { FixedReleaseSource, benchDevice, benchHome, envInt, mib, ms, printMachine, printTable, quantile } from './support.ts';
 
-const DEVICES = envInt('FIRMWARD_BENCH_MQTT_DEVICES', 10_000);
-const ROUNDS = envInt('FIRMWARD_BENCH_MQTT_ROUNDS', 20);
+/** Hub instance counts of the scale-out phases, or null for the in-process hub phase (B). */
+const HUB_COUNTS = hubCounts(process.env['FIRMWARD_BENCH_MQTT_HUBS']);
+/**
+ * Fewer by default in the scale-out phases: there every instance catches up on every device's
+ * retained state and availability, and PostgreSQL takes a few hundred reports a second here, so
+ * 10,000 devices would make the run about 8 minutes; 2,000 × 5 rounds keep it near 2.
+ */
+const DEVICES = envInt('FIRMWARD_BENCH_MQTT_DEVICES', HUB_COUNTS === null ? 10_000 : 2_000);
+const ROUNDS = envInt('FIRMWARD_BENCH_MQTT_ROUNDS', HUB_COUNTS === null ? 20 : 5);
 const WORKERS = Math.min(envInt('FIRMWARD_BENCH_MQTT_WORKERS', 4), DEVICES);
 const PUBLISH_WINDOW = envInt('FIRMWARD_BENCH_MQTT_WINDOW', 200);
 const CONNECT_WINDOW = envInt('FIRMWARD_BENCH_MQTT_CONNECT_WINDOW', 50);
@@ -70,72 +91,20 @@ const STORE_KIND = process.env['FIRMWARD_BENCH_STORE'] ?? 'sqlite';
 const SQLITE_DIR = process.env['FIRMWARD_BENCH_SQLITE_DIR'] ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 const POSTGRES_URL = process.env['FIRMWARD_BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const HUB_USER = 'hub';
+const SHARED_GROUP = 'firmward-bench';
+
+function hubCounts(raw: string | undefined): number[] | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  const counts = raw.split(',').map((c) => Number(c.trim()));
+  if (counts.some((c) => !Number.isInteger(c) || c < 1 || c > 16)) throw new Error(`FIRMWARD_BENCH_MQTT_HUBS must be hub instance counts from 1 to 16, separated by commas (e.g. "1,3"), got "${raw}"`);
+  return counts;
+}
 
 const LIVE_REPORTS = DEVICES * ROUNDS;
 /** Each device's retained state and retained availability. */
 const RETAINED = DEVICES * 2;
 
 // ── counting ────────────────────────────────────────────────────────────────────────────────
-
-/** A count that can be awaited: when it reached a target, or that it did not within a time. */
-class Tally {
-  count = 0;
-  reachedAt = Number.NaN;
-  #target = Infinity;
-  #resolve: (() => void) | null = null;
-
-  add(): void {
-    this.count++;
-    if (this.count >= this.#target && this.#resolve) {
-      this.reachedAt = performance.now();
-      this.#resolve();
-      this.#resolve = null;
-    }
-  }
-
-  /** Resolves true once the count reaches `target`, false after `timeoutMs` (a lost message is a shortfall, not a hang). */
-  reach(target: number, timeoutMs: number): Promise<boolean> {
-    if (this.count >= target) {
-      this.reachedAt = performance.now();
-      return Promise.resolve(true);
-    }
-    this.#target = target;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#resolve = null;
-        this.reachedAt = performance.now();
-        resolve(false);
-      }, timeoutMs);
-      this.#resolve = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-  }
-}
-
-/** Silent, but counts what the hub logged as a warning or an error (a refused report would be one). */
-function countingLogger(): { log: Logger; warnings: () => number; errors: () => number } {
-  let warnings = 0;
-  let errors = 0;
-  let shown = 0;
-  const show = (level: string, message: string, fields?: Record<string, unknown>) => {
-    if (shown++ < 5) console.error(`hub ${level}: ${message} ${fields ? JSON.stringify(fields) : ''}`);
-  };
-  const log: Logger = {
-    ...silentLogger,
-    warn: (message, fields) => {
-      warnings++;
-      show('warning', message, fields);
-    },
-    error: (message, fields) => {
-      errors++;
-      show('error', message, fields);
-    },
-    child: () => log,
-  };
-  return { log, warnings: () => warnings, errors: () => errors };
-}
 
 /** The engine as the gateway's handler, counting each message once the engine is done with it. */
 class CountingHandler implements GatewayHandler {
@@ -218,15 +187,33 @@ async function livePhase(devices: readonly DeviceProcess[], firstRound: number, 
 interface BenchStore {
   store: Store;
   where: string;
+  /** The database of its own, where the scale-out phases' instances open it too. */
+  database: BenchDatabase | null;
   close(): Promise<void>;
 }
 
 async function openStore(): Promise<BenchStore> {
+  if (HUB_COUNTS !== null) {
+    const database = await createBenchDatabase();
+    try {
+      const store = await PostgresStore.open({ url: database.url });
+      return {
+        store, database, where: `${await serverInfo(database.url)}, database ${database.name} (made for this run)`,
+        async close() {
+          await store.close();
+          await database.drop();
+        },
+      };
+    } catch (error) {
+      await database.drop();
+      throw error;
+    }
+  }
   if (STORE_KIND === 'postgres') {
     const schema = `fw_bench_mqtt_${process.pid}_${randomBytes(4).toString('hex')}`;
     const store = await PostgresStore.open({ url: POSTGRES_URL, schema });
     return {
-      store, where: `PostgreSQL ${store.location}, schema ${schema}`,
+      store, database: null, where: `PostgreSQL ${store.location}, schema ${schema}`,
       async close() {
         await store.close();
         const admin = new Client({ connectionString: POSTGRES_URL });
@@ -243,7 +230,7 @@ async function openStore(): Promise<BenchStore> {
   const dir = mkdtempSync(path.join(SQLITE_DIR, 'firmward-bench-mqtt-'));
   const store = await SqliteStore.open(path.join(dir, 'hub.db'));
   return {
-    store, where: `SQLite ${dir}/hub.db (WAL, synchronous=FULL)`,
+    store, database: null, where: `SQLite ${dir}/hub.db (WAL, synchronous=FULL)`,
     async close() {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -307,6 +294,42 @@ async function main(): Promise<void> {
     const bareCatchUp = { complete: await bareCaughtUp, ms: bareRetained.reachedAt - t, received: bareRetained.count };
     const a = await livePhase(devices, 1, bareLive, broker);
     await bare.endAsync();
+    const baseline = perSecond(a.received, a.elapsedMs);
+    const shortfall = (p: { received: number; complete: boolean }, of: number) => (p.complete ? '' : ` (only ${n(p.received)} of ${n(of)} before the timeout)`);
+    // CPU per message drifts far less than msg/s when other work shares the machine.
+    const cpu = (p: LivePhase, who: string) => `${who} CPU ${ms(p.cpuMs)} (${ms(p.cpuMs / Math.max(1, p.received))}/msg)${p.brokerCpuMs !== null ? `, Mosquitto CPU ${ms(p.brokerCpuMs)}` : ''}`;
+    const header = ['what', 'messages', 'time', 'msg/s', 'vs A', 'note'];
+    const baselineRows = [
+      ['devices connect + first state', n(DEVICES), ms(connectMs), n(perSecond(DEVICES, connectMs)), '', 'login (PBKDF2), will, subscribe, online, state'],
+      ['A catch-up: bare subscriber, retained', n(bareCatchUp.received), ms(bareCatchUp.ms), n(perSecond(bareCatchUp.received, bareCatchUp.ms)), '', `state + availability of every device${shortfall(bareCatchUp, RETAINED)}`],
+      ['A live: bare subscriber', n(a.received), ms(a.elapsedMs), n(baseline), '1.00', `devices done publishing at ${ms(a.publishMs)}, drain ${ms(a.drainMs)}; ${cpu(a, 'subscriber')}${shortfall(a, LIVE_REPORTS)}`],
+    ];
+
+    // ── H. scale-out: 1, 3, … hub processes in one shared group on one PostgreSQL database ──
+    if (HUB_COUNTS !== null && opened.database !== null) {
+      const setup = {
+        devices, broker, hub: { username: HUB_USER, password: hubPassword }, database: opened.database,
+        fleetSize: DEVICES, rounds: ROUNDS, timeoutMs: PHASE_TIMEOUT_MS, group: SHARED_GROUP,
+      };
+      const phases: ScaleOutPhase[] = [];
+      for (const [k, count] of HUB_COUNTS.entries()) {
+        const phase = await scaleOutPhase(setup, count, 1 + ROUNDS * (k + 1));
+        console.log(`${count} hub instance${count === 1 ? '' : 's'}: ${n(phase.handled)} of ${n(phase.sent)} reports in ${ms(phase.elapsedMs)}, ${n(phase.lost)} lost, ${n(phase.duplicates)} duplicates`);
+        phases.push(phase);
+      }
+      const first = phases[0] ?? null;
+      // The machine is shared: what else ran shows in the load average.
+      console.log(`load average (1, 5, 15 min): ${loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+      printTable(`mqtt fleet scale-out: ${n(DEVICES)} devices, ${devices.length} device processes, QoS 1 retained state reports, shared group "${SHARED_GROUP}", one PostgreSQL database`, [
+        header, ...baselineRows,
+        ...phases.flatMap((p) => scaleOutRows(p, baseline, p === first ? null : first)),
+      ]);
+      const rates = phases.map((p) => `${p.instances} hub${p.instances === 1 ? '' : 's'} ${n(perSecond(p.handled, p.elapsedMs))} msg/s (${n(p.lost)} lost, ${n(p.duplicates)} duplicates)`);
+      const last = phases.at(-1);
+      const ratio = first && last ? perSecond(last.handled, last.elapsedMs) / perSecond(first.handled, first.elapsedMs) : Number.NaN;
+      console.log(`\nmqtt fleet scale-out: devices ${DEVICES} · baseline ${n(baseline)} msg/s · ${rates.join(' · ')} · ${last?.instances ?? '?'} vs ${first?.instances ?? '?'}: ${ratio.toFixed(2)}×`);
+      return;
+    }
 
     // ── B. the hub: the gateway and the engine on the seeded store ──
     const { store, counts } = countingStore(opened.store);
@@ -335,18 +358,11 @@ async function main(): Promise<void> {
 
     // ── the report ──
     const latencies = [...handler.latencies].sort((x, y) => x - y);
-    const baseline = perSecond(a.received, a.elapsedMs);
     const hub = perSecond(b.received, b.elapsedMs);
     const ratio = hub / baseline;
-    const shortfall = (p: { received: number; complete: boolean }, of: number) => (p.complete ? '' : ` (only ${n(p.received)} of ${n(of)} before the timeout)`);
-    // CPU per message drifts far less than msg/s when other work shares the machine.
-    const cpu = (p: LivePhase, who: string) => `${who} CPU ${ms(p.cpuMs)} (${ms(p.cpuMs / Math.max(1, p.received))}/msg)${p.brokerCpuMs !== null ? `, Mosquitto CPU ${ms(p.brokerCpuMs)}` : ''}`;
     const reports = Math.max(1, b.received);
     printTable(`mqtt fleet: ${n(DEVICES)} devices, ${devices.length} device processes, QoS 1 retained state reports, ${STORE_KIND}`, [
-      ['what', 'messages', 'time', 'msg/s', 'vs A', 'note'],
-      ['devices connect + first state', n(DEVICES), ms(connectMs), n(perSecond(DEVICES, connectMs)), '', 'login (PBKDF2), will, subscribe, online, state'],
-      ['A catch-up: bare subscriber, retained', n(bareCatchUp.received), ms(bareCatchUp.ms), n(perSecond(bareCatchUp.received, bareCatchUp.ms)), '', `state + availability of every device${shortfall(bareCatchUp, RETAINED)}`],
-      ['A live: bare subscriber', n(a.received), ms(a.elapsedMs), n(baseline), '1.00', `devices done publishing at ${ms(a.publishMs)}, drain ${ms(a.drainMs)}; ${cpu(a, 'subscriber')}${shortfall(a, LIVE_REPORTS)}`],
+      header, ...baselineRows,
       ['B catch-up: hub, retained', n(hubCatchUp.received), ms(hubCatchUp.ms), n(perSecond(hubCatchUp.received, hubCatchUp.ms)), (perSecond(hubCatchUp.received, hubCatchUp.ms) / perSecond(bareCatchUp.received, bareCatchUp.ms)).toFixed(2), `onState + onAvailability, store writes done${shortfall(hubCatchUp, RETAINED)}`],
       ['B live: hub (gateway + engine.onState)', n(b.received), ms(b.elapsedMs), n(hub), ratio.toFixed(2), `devices done publishing at ${ms(b.publishMs)}, drain ${ms(b.drainMs)}; ${cpu(b, 'hub')}${shortfall(b, LIVE_REPORTS)}`],
       ['  hub latency receipt → stored', '', `${ms(quantile(latencies, 0.5))} / ${ms(quantile(latencies, 0.99))}`, '', '', 'p50 / p99; the wait inside the broker is in "drain"'],
