@@ -8,7 +8,7 @@ import {
 } from '@firmward/core';
 import type { EpochMs, ErrorCode, Home, HomeSettings, Job, Release, Rollout, RolloutAction, Vulnerability } from '@firmward/core';
 import type { Clock, DeviceRow, EventQuery, HistoryEvent, ImageRefusal, NewHistoryEvent, Store } from '@firmward/ports';
-import type { RolloutEngine } from './engine.ts';
+import type { PeopleEngine } from './engine.ts';
 import { stripRow } from './engine.ts';
 import { checkHomeSettings, definedOnly } from './home-settings.ts';
 import type { ReleaseSources, SourceRefusal } from './release-sources.ts';
@@ -18,7 +18,7 @@ import type {
 
 export interface HubServiceDeps {
   store: Store;
-  engine: RolloutEngine;
+  engine: PeopleEngine;
   clock: Clock;
   version: string;
   /** How devices are reached right now (bridges may be turned on and off while the hub runs). */
@@ -148,7 +148,7 @@ export class DefaultHubService implements HubService {
       const marked: Job = { ...open, requestedBy: actor, updatedAt: now };
       const ok = await store.saveJob(marked, open.state, personEvent(open, now, actor, 'update_now', `${who(actor)} asked to update now; it starts as soon as every safety check passes.`));
       if (!ok) throw new FirmwardError('conflict', 'The update changed while you acted; look again and retry.');
-      this.#d.engine.markPlanDirty();
+      this.#d.engine.notifier.committed({ kind: 'device', deviceId: device.id, homeId: device.homeId });
       return marked;
     }
     const home = await this.#home(device.homeId);
@@ -170,7 +170,7 @@ export class DefaultHubService implements HubService {
       await tx.insertJob(job);
       await tx.appendEvent(personEvent(job, now, actor, 'update_now', `${who(actor)} asked to update to ${job.targetVersion} now; it starts as soon as every safety check passes.`));
     });
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId: device.id, homeId: device.homeId });
     return job;
   }
 
@@ -216,7 +216,7 @@ export class DefaultHubService implements HubService {
         await tx.setHomeHalt(homeId, null);
         await tx.appendEvent({ at: this.#d.clock.now(), homeId, deviceId: home.halt!.deviceId, jobId: home.halt!.jobId, kind: 'person', from: null, to: null, code: 'resumed', message: `${who(actor)} resumed updates; the failed device will be tried again.`, actor });
       });
-      this.#d.engine.markPlanDirty();
+      this.#d.engine.notifier.committed({ kind: 'home', homeId });
       return this.#homeView((await this.#d.store.getHome(homeId))!);
     });
   }
@@ -235,7 +235,7 @@ export class DefaultHubService implements HubService {
       if (error instanceof FirmwardError && error.code === 'conflict') throw new FirmwardError('conflict', `${releaseId} already has a staged rollout; pause, resume or abort that one.`, { cause: error });
       throw error;
     }
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'fleet', why: 'a staged rollout started' });
     return this.#rolloutView(rollout);
   }
 
@@ -252,7 +252,7 @@ export class DefaultHubService implements HubService {
     const rollout = await this.#rollout(rolloutId);
     const next = actOnRollout(rollout, action, actor, this.#d.clock.now());
     if (!(await this.#d.store.saveRollout(next, rollout.version))) throw new FirmwardError('conflict', 'The rollout changed while you acted; look again and retry.');
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'fleet', why: `a staged rollout: ${action}` });
     return this.#rolloutView(next);
   }
 
@@ -286,7 +286,7 @@ export class DefaultHubService implements HubService {
         await tx.setHomeHalt(homeId, null);
         await tx.appendEvent({ at: now, homeId, deviceId: home.halt!.deviceId, jobId: home.halt!.jobId, kind: 'person', from: null, to: null, code: 'skipped', message: `${who(actor)} skipped ${failed?.targetVersion ?? 'the failed update'} for this device; the other updates go on.`, actor });
       });
-      this.#d.engine.markPlanDirty();
+      this.#d.engine.notifier.committed({ kind: 'home', homeId });
       return this.#homeView((await this.#d.store.getHome(homeId))!);
     });
   }
@@ -308,7 +308,7 @@ export class DefaultHubService implements HubService {
         await tx.updateHomeSettings(homeId, settings);
         await tx.appendEvent({ at: this.#d.clock.now(), homeId, deviceId: null, jobId: null, kind: 'person', from: null, to: null, code: 'settings_changed', message: `${who(actor)} changed the home's settings: ${Object.keys(patch).join(', ')}.`, actor });
       });
-      this.#d.engine.markPlanDirty();
+      this.#d.engine.notifier.committed({ kind: 'home', homeId });
       return this.#homeView((await this.#d.store.getHome(homeId))!);
     });
   }
@@ -325,7 +325,7 @@ export class DefaultHubService implements HubService {
         await tx.appendEvent({ at: this.#d.clock.now(), homeId: device.homeId, deviceId, jobId: null, kind: 'person', from: null, to: null, code: 'settings_changed', message: `${who(actor)} changed ${device.name}'s settings: ${Object.keys(patch).join(', ')}.`, actor });
       });
     });
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId, homeId: device.homeId });
     return this.getDevice(deviceId);
   }
 

@@ -240,7 +240,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         ...(config.mqtt.sharedSubscriptions && { sharedGroup: config.mqtt.sharedSubscriptionGroup }),
       }),
       bridges, store, log: log.child('bridges'), clock: o.clock,
-      onRegistered: () => engineRef?.markPlanDirty(),
+      onRegistered: () => engineRef?.notifier.committed({ kind: 'fleet', why: 'a bridge registered its devices' }),
       onSelfRegistered: (found, homeId) => setupRef?.enrollments.selfRegistered({
         deviceId: found.id, name: found.name, vendor: found.vendor, model: found.model, hardwareRevision: found.hardwareRevision, firmwareVersion: found.firmwareVersion,
         homeId: homeId === '' ? null : homeId, from: 'hawkBit (GatewayToken)',

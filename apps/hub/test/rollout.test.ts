@@ -162,7 +162,7 @@ test('pause holds what has not started, resume goes on, abort cancels what has n
   assert.ok(jobs.some((j) => j.state === 'cancelled'));
   assert.equal(jobs.filter((j) => (ACTIVE_STATES as readonly string[]).includes(j.state)).length, 0, 'running ones finished');
   assert.ok(jobs.filter((j) => j.state === 'succeeded').length >= some, 'what had succeeded stays succeeded');
-  f.engine.markPlanDirty();
+  f.engine.notifier.committed({ kind: 'fleet', why: 'plan again' });
   await f.step();
   assert.equal((await f.store.listReleaseJobs(RELEASE.id)).filter((j) => j.state === 'queued' || j.state === 'waiting').length, 0, 'not planned again');
   await assert.rejects(f.service.startRollout({ releaseId: RELEASE.id }, 'person:owner'), /already has a staged rollout/);

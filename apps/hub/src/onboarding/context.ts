@@ -7,7 +7,7 @@ import type { DeviceChange, EpochMs, Home } from '@firmward/core';
 import type { Clock, DeviceRow, Logger, NewHistoryEvent, Store } from '@firmward/ports';
 import type { BrokerAddress } from '@firmward/protocol';
 import type { BrokerAccess } from '../broker-access.ts';
-import type { RolloutEngine } from '../engine.ts';
+import type { PeopleEngine } from '../engine.ts';
 import type { DeviceView, HomeView } from '../service.ts';
 
 /** The hawkBit gateway, as far as setting devices up goes. */
@@ -24,7 +24,7 @@ export interface DdiRegistrar {
 
 export interface SetupDeps {
   store: Store;
-  engine: Pick<RolloutEngine, 'withHome' | 'applyHeld' | 'markPlanDirty' | 'refreshReleases'>;
+  engine: PeopleEngine;
   clock: Clock;
   log: Logger;
   /** The broker agrees with every credential change at once (new logins and live sessions). */

@@ -57,7 +57,7 @@ export class DeviceDirectory {
         : { kind: 'mqtt', deviceId, username: deviceId, secret: secret!, broker: this.#d.broker, hubUrl };
     });
     await this.#brokerAgrees(deviceId);
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId, homeId });
     return { device: await this.#d.views.device(deviceId), credential: credential! };
   }
 
@@ -82,7 +82,7 @@ export class DeviceDirectory {
     });
     this.#d.gateway.forget(deviceId);
     await this.#brokerAgrees(deviceId);
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId, homeId: device.homeId });
     return { deviceId };
   }
 
@@ -154,7 +154,7 @@ export class DeviceDirectory {
         message: ignored ? `${who(actor)} asked Firmward to leave ${fresh.name} alone: it stays listed and is never updated from here.` : `${who(actor)} asked Firmward to look after ${fresh.name} again.`,
       }));
     });
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId, homeId: device.homeId });
   }
 
   async #move(deviceId: string, toHomeId: string, actor: string): Promise<void> {
@@ -171,7 +171,8 @@ export class DeviceDirectory {
       const events = [from.id, target.id].map((homeId) => personEvent({ at: this.#d.clock.now(), homeId, deviceId, code: 'device_moved', actor, message }));
       await commit(this.#d, events, (tx) => tx.putDevice({ ...stripRow(fresh), homeId: toHomeId }));
     }));
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId, homeId: toHomeId });
+    this.#d.engine.notifier.committed({ kind: 'home', homeId: device.homeId });
   }
 
   #requireDdi() {

@@ -149,7 +149,7 @@ export class Enrollments {
     await this.#d.access.credentialsChanged(pending.deviceId).catch((error: unknown) => this.#d.log.warn('the broker did not take the new credential yet', { deviceId: pending.deviceId, error: String(error) }));
     // A hawkBit client is asked for its attributes again, so the hub hears its state now.
     this.#d.gateway.forget(pending.deviceId);
-    this.#d.engine.markPlanDirty();
+    this.#d.engine.notifier.committed({ kind: 'device', deviceId: pending.deviceId, homeId });
     this.#d.log.info('device approved', { deviceId: pending.deviceId, homeId, actor });
     return this.#d.views.device(pending.deviceId);
   }

@@ -35,7 +35,7 @@ export async function createHome(d: SetupDeps, input: NewHomeInput, actor: strin
       if (isFirmwardError(error, 'conflict') && attempt < 5) continue;
       throw error;
     }
-    d.engine.markPlanDirty();
+    d.engine.notifier.committed({ kind: 'home', homeId: home.id });
     d.log.info('home created', { homeId: home.id, actor });
     return d.views.home(home.id);
   }
@@ -78,7 +78,7 @@ export async function deleteHome(d: SetupDeps, homeId: string, actor: string): P
       d.gateway.forget(deviceId);
       await d.access.credentialsChanged(deviceId).catch((error: unknown) => d.log.warn('the broker did not take the revocation yet', { deviceId, error: String(error) }));
     }
-    d.engine.markPlanDirty();
+    d.engine.notifier.committed({ kind: 'home', homeId });
     d.log.info('home deleted', { homeId, devices: removed.length, cancelled, actor });
     return { homeId, devicesRemoved: removed, updatesCancelled: cancelled };
   });

@@ -1,0 +1,103 @@
+/**
+ * Staged rollouts: each running one opens its next wave once the newest is done, or stops by itself
+ * on too many failures or stuck updates (core rollout.ts). Every hub instance computes the same
+ * waves; the compare-and-set on the rollout's version lets exactly one of them move it on. An
+ * aborted rollout's updates that have not started are cancelled; running ones finish.
+ *
+ * A rollout's jobs are counted again only when one of them changed here, or `RECOUNT_MS` after the
+ * last count (stuck updates are a matter of time, and other instances' jobs change unseen here):
+ * a rollout of 100,000 devices is not read in full at every tick.
+ */
+import { SECOND_MS, advanceRollout, assignWaves, rolloutProgress } from '@firmward/core';
+import type { EpochMs, Rollout } from '@firmward/core';
+import type { Logger, Notifier, ReleaseJob, Store } from '@firmward/ports';
+
+export interface StagedRollout {
+  rollout: Rollout;
+  /** The wave of every home. */
+  waves: Map<string, number>;
+}
+
+export interface StagedRolloutsDeps {
+  store: Store;
+  log: Logger;
+  notifier: Notifier;
+  /** Calls off an update that has not started (an aborted rollout's). Moved on meanwhile: ignored. */
+  cancel: (job: ReleaseJob, message: string) => Promise<void>;
+  /** A wave opened or a rollout stopped: the homes it holds or lets go are looked at. */
+  moved: () => void;
+}
+
+const RECOUNT_MS = 10 * SECOND_MS;
+
+export class StagedRollouts {
+  readonly #d: StagedRolloutsDeps;
+  #current = new Map<string, StagedRollout>();
+  /** Waves by rollout id, for the home list they were computed from. */
+  readonly #waves = new Map<string, { homeIds: readonly string[]; waves: Map<string, number> }>();
+  /** Releases with a job that changed here since their rollout was last counted. */
+  readonly #touched = new Set<string>();
+  /** When each rollout was last counted (or its aborted leftovers cancelled), and at which version. */
+  readonly #counted = new Map<string, { at: EpochMs; version: number }>();
+
+  constructor(deps: StagedRolloutsDeps) {
+    this.#d = deps;
+    deps.notifier.subscribe((change) => {
+      if (change.kind === 'job') this.#touched.add(change.job.releaseId);
+    });
+  }
+
+  /** The staged rollouts as of the last pass, by release id. */
+  get current(): ReadonlyMap<string, StagedRollout> {
+    return this.#current;
+  }
+
+  isAborted(releaseId: string): boolean {
+    return this.#current.get(releaseId)?.rollout.state === 'aborted';
+  }
+
+  async advance(homeIds: readonly string[], now: EpochMs): Promise<void> {
+    const current = new Map<string, StagedRollout>();
+    for (let rollout of await this.#d.store.listRollouts()) {
+      const waves = this.#wavesOf(rollout, homeIds);
+      if ((rollout.state === 'running' || rollout.state === 'aborted') && this.#due(rollout, now)) {
+        this.#touched.delete(rollout.releaseId);
+        this.#counted.set(rollout.id, { at: now, version: rollout.version });
+        const jobs = await this.#d.store.listReleaseJobs(rollout.releaseId);
+        if (rollout.state === 'running') {
+          const next = advanceRollout(rollout, rolloutProgress(rollout, jobs, waves, now), now);
+          if (next && (await this.#d.store.saveRollout(next, rollout.version))) {
+            const entry = next.log[next.log.length - 1];
+            this.#d.log.info(`rollout ${rollout.releaseId}: ${entry?.message ?? next.state}`, { rolloutId: rollout.id });
+            rollout = next;
+            this.#counted.set(rollout.id, { at: now, version: rollout.version });
+            this.#d.moved();
+          }
+        }
+        if (rollout.state === 'aborted') await this.#cancelNotStarted(rollout, jobs);
+      }
+      current.set(rollout.releaseId, { rollout, waves });
+    }
+    this.#current = current;
+  }
+
+  #due(rollout: Rollout, now: EpochMs): boolean {
+    const last = this.#counted.get(rollout.id);
+    return last === undefined || last.version !== rollout.version || this.#touched.has(rollout.releaseId) || now - last.at >= RECOUNT_MS;
+  }
+
+  #wavesOf(rollout: Rollout, homeIds: readonly string[]): Map<string, number> {
+    const cached = this.#waves.get(rollout.id);
+    if (cached?.homeIds === homeIds) return cached.waves;
+    const waves = assignWaves(rollout, homeIds);
+    this.#waves.set(rollout.id, { homeIds, waves });
+    return waves;
+  }
+
+  async #cancelNotStarted(rollout: Rollout, jobs: readonly ReleaseJob[]): Promise<void> {
+    for (const job of jobs) {
+      if (job.state !== 'queued' && job.state !== 'waiting') continue;
+      await this.#d.cancel(job, rollout.reason?.message ?? 'The staged rollout was called off.');
+    }
+  }
+}
