@@ -133,7 +133,7 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
       plannable: () => [...this.#releases.all.values()].filter((r) => !this.#rollouts.isAborted(r.id)),
     });
     this.#scheduler = new Scheduler({
-      store, clock, log, notifier, homes, runner: this.#runner, planner: this.#planner, releases: this.#releases, rollouts: this.#rollouts, usage,
+      store, clock, log, notifier, homes, runner: this.#runner, planChanged: (now) => this.planChanged(now), releases: this.#releases, rollouts: this.#rollouts, usage,
       instanceId: this.#instanceId,
       tickMs: config.tickMs,
       claimLeaseMs: config.claimLeaseMs ?? Math.max(3 * config.tickMs, 5_000),
@@ -180,9 +180,9 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
     return this.#planner.planAll(now);
   }
 
-  /** Plans what changed since the last plan, as the tick does; returns the jobs created. */
-  planChanged(): Promise<number> {
-    return this.#planner.planChanged(this.#d.clock.now());
+  /** Plans what changed since the last plan; the tick does it first. Returns the jobs created. */
+  planChanged(now: EpochMs = this.#d.clock.now()): Promise<number> {
+    return this.#planner.planChanged(now);
   }
 
   refreshReleases(): Promise<void> {

@@ -12,7 +12,6 @@ import { DueHomes } from '../due-homes.ts';
 import type { KeyedMutex } from '../home-lock.ts';
 import { describe } from './describe.ts';
 import type { JobRunner } from './job-runner.ts';
-import type { PlanWriter } from './plan-writer.ts';
 import type { ReleaseCache } from './release-cache.ts';
 import type { StagedRollouts } from './staged-rollouts.ts';
 import type { UsageTracker } from './usage-tracker.ts';
@@ -24,7 +23,8 @@ export interface SchedulerDeps {
   notifier: Notifier;
   homes: KeyedMutex;
   runner: JobRunner;
-  planner: PlanWriter;
+  /** Plans what changed since the last plan (PlanWriter.planChanged); returns the jobs created. */
+  planChanged: (now: EpochMs) => Promise<number>;
   releases: ReleaseCache;
   rollouts: StagedRollouts;
   usage: UsageTracker;
@@ -35,6 +35,8 @@ export interface SchedulerDeps {
   lookAtLeastEverySeconds: number;
 }
 
+/** Homes looked at side by side in one pass (#sequenceDue). */
+const LOOKS_AT_ONCE = 8;
 /** The list of every home's id (the waves of staged rollouts) is read again at least this often. */
 const HOME_LIST_MS = 30 * SECOND_MS;
 
@@ -123,7 +125,7 @@ export class Scheduler {
   async tick(): Promise<void> {
     const now = this.#d.clock.now();
     if (this.#d.releases.isDue(now)) await this.#d.releases.refresh();
-    await this.#d.planner.planChanged(now);
+    await this.#d.planChanged(now);
     if (now - this.#prunedAt >= HOUR_MS) await this.#prune(now);
     const refresh = this.#homesChanged;
     await this.#d.rollouts.advance(await this.#everyHomeId(now, refresh), now);
@@ -154,11 +156,27 @@ export class Scheduler {
     this.#held = new Set(held);
   }
 
-  /** Looks at the held homes that are due; the others are not read. */
+  /**
+   * Looks at the held homes that are due; the others are not read. Several at a time: homes do not
+   * depend on each other (each look holds its own home's lock), and their reads and commits then
+   * overlap — on PostgreSQL concurrent commits share one flush of the log. A look that fails is
+   * logged and its home is due again at the next pass; the other homes are still looked at.
+   */
   async #sequenceDue(now: EpochMs): Promise<void> {
-    for (const homeId of this.#due.take([...this.#held], now)) {
-      await this.#d.homes.run(homeId, () => this.#sequence(homeId));
-    }
+    const due = this.#due.take([...this.#held], now);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < due.length) {
+        const homeId = due[next++]!;
+        try {
+          await this.#d.homes.run(homeId, () => this.#sequence(homeId));
+        } catch (error) {
+          this.#d.log.error('look at a home failed', { homeId, error: describe(error) });
+          this.#due.at(homeId, now + this.#d.tickMs);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKS_AT_ONCE, due.length) }, worker));
   }
 
   /** Every home is looked at in the next pass. */
