@@ -39,10 +39,11 @@ export class DefaultHubService implements HubService {
 
   constructor(deps: HubServiceDeps) {
     this.#d = deps;
+    // Every history line committed anywhere in the hub (engine, setup, this service) reaches the live views.
+    deps.engine.notifier.subscribe((change) => change.kind === 'history' && this.#live(change.event));
   }
 
-  /** The engine calls this for every history line; live views hear it at once. */
-  publish(event: NewHistoryEvent): void {
+  #live(event: NewHistoryEvent): void {
     const live: HistoryEvent = { id: ++this.#seq, ...event };
     for (const l of this.#listeners) {
       try {
@@ -92,7 +93,7 @@ export class DefaultHubService implements HubService {
     for (const homeId of homeIds) {
       const event: NewHistoryEvent = { at: now, homeId, deviceId: null, jobId: null, kind: 'decision', from: null, to: null, code, message, actor: 'hub' };
       await this.#d.store.appendEvent(event);
-      this.publish(event);
+      this.#d.engine.notifier.committed({ kind: 'history', event });
     }
   }
 

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
 import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
+import { LocalNotifier } from '@firmward/ports';
 import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
 import { PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
@@ -116,6 +117,8 @@ function instanceIdOf(dataDir: string): string {
 
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
   const log = o.log;
+  // The after-commit bus: the engine, the setup service and the live views all use this one.
+  const notifier = new LocalNotifier(log.child('notifier'));
   ownerOnlyFolder(config.dataDir, log);
   const store = await openStore(config, log);
   const stops: (() => Promise<void>)[] = [() => store.close()];
@@ -183,7 +186,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         log.info('image verified; the release can be planned', { repository: name, releaseId: release.id });
         engineRef?.refreshReleasesSoon();
       },
-      publish: (event) => service?.publish(event),
+      publish: (event) => notifier.committed({ kind: 'history', event }),
     });
     if (!o.source) await repositories.sync();
     const source = new ReleaseSources({
@@ -240,7 +243,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
         ...(config.mqtt.sharedSubscriptions && { sharedGroup: config.mqtt.sharedSubscriptionGroup }),
       }),
       bridges, store, log: log.child('bridges'), clock: o.clock,
-      onRegistered: () => engineRef?.notifier.committed({ kind: 'fleet', why: 'a bridge registered its devices' }),
+      onRegistered: () => notifier.committed({ kind: 'fleet', why: 'a bridge registered its devices' }),
       onSelfRegistered: (found, homeId) => setupRef?.enrollments.selfRegistered({
         deviceId: found.id, name: found.name, vendor: found.vendor, model: found.model, hardwareRevision: found.hardwareRevision, firmwareVersion: found.firmwareVersion,
         homeId: homeId === '' ? null : homeId, from: 'hawkBit (GatewayToken)',
@@ -257,7 +260,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.
       repositoryUrl: (name) => (repositories.get(name) !== null ? `${baseUrl}/tuf/${encodeURIComponent(name)}/` : null),
-      onHistory: (event) => service?.publish(event),
+      notifier,
     });
     engineRef = engine;
     // Until the gateways and the engine are up, requests wait and are then told to come back (http/app.ts).
@@ -281,7 +284,7 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
       store, engine, clock: o.clock, log: log.child('setup'), access,
       markOffline: (deviceId) => engine.onAvailability(deviceId, false, o.clock.now()),
       gateway: { protocolOf: (deviceId) => gateway.protocolOf(deviceId), forget: (deviceId) => gateway.forget(deviceId) },
-      publish: (event) => hubService.publish(event),
+      publish: (event) => notifier.committed({ kind: 'history', event }),
       views: { device: (deviceId) => hubService.getDevice(deviceId), home: (homeId) => hubService.getHome(homeId) },
       // An enrolling agent reaches the broker at the hub's own host unless a public address is set.
       broker: { url: config.mqtt.publicUrl !== '' ? config.mqtt.publicUrl : config.mqtt.url !== '' ? config.mqtt.url : null, port: mqttPort },
