@@ -68,12 +68,12 @@ const deviceId = (h: number, d: number) => `${homeId(h)}-dev${d}`;
 /** Every transition one job makes with an instant device (held in line or by its wave first), in order. */
 const PATH: readonly JobState[] = ['queued', 'waiting', 'offered', 'downloading', 'downloaded', 'installing', 'rebooting', 'confirming', 'succeeded'];
 
-/** The engine as the hub runs it, with the re-plans it triggers by itself timed (tick() calls this.plan). */
+/** The engine as the hub runs it, with the plans of what changed timed (each tick calls this.planChanged). */
 class TimedEngine extends RolloutEngine {
   replans = { calls: 0, ms: 0, created: 0 };
-  override async plan(now: number): Promise<number> {
+  override async planChanged(now?: number): Promise<number> {
     const t = performance.now();
-    const created = await super.plan(now);
+    const created = await super.planChanged(now);
     this.replans.calls++;
     this.replans.ms += performance.now() - t;
     this.replans.created += created;
@@ -260,7 +260,7 @@ async function run(db: BenchDatabase): Promise<void> {
         `${ticks} ticks${capped ? ` (stopped at FIRMWARD_BENCH_SCALE_MAX_TICKS; all ${expectedTicks} ≈ ${ms(expectedTicks * ticksSummary.median)})` : ''}, ${open} left open, ${transitions} transitions (${rate(transitions, rolloutMs)})`],
       ...waves.map((w) => [waveLabel(w), String(w.succeeded), ms(w.wallMs), rate(w.succeeded, w.wallMs), '', `${w.ticks} ticks, ${ms(w.wallMs / Math.max(1, w.ticks))} a tick`]),
       ['  one tick (median / p95 / max)', '', `${ms(ticksSummary.median)} / ${ms(ticksSummary.p95)} / ${ms(sortedTicks.at(-1) ?? 0)}`, '', '', 'tick + the answers it caused'],
-      ['  re-plans the engine ran', String(replans.calls), ms(replans.ms), '', '', `${pct(replans.ms, rolloutMs)} of the rollout, ${replans.created} jobs created`],
+      ['  plans of what changed (ticks)', String(replans.calls), ms(replans.ms), '', '', `${pct(replans.ms, rolloutMs)} of the rollout, ${replans.created} jobs created`],
       ['  device messages handled', String(wireDelta.deviceMessages), '', rate(wireDelta.deviceMessages, rolloutMs), '', `${wireDelta.commands} commands sent`],
       ['floor: CAS UPDATE + INSERT pairs', String(floorPairs), ms(floorBefore.wallMs + floorAfter.wallMs), `${floorRate.toFixed(0)}/s`, '', `bare pg, 1 tx each; ${floorBefore.done} before, ${floorAfter.done} after the rollout`],
       ['  scaled to the engine\'s transitions', String(transitions), ms(floorScaledMs), '', '', `${(rolloutMs / floorScaledMs).toFixed(1)}× for the engine`],
