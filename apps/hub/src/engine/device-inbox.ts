@@ -52,13 +52,19 @@ export class DeviceInbox implements GatewayHandler {
         freeStorageBytes: state.freeStorageBytes, healthy: state.healthy,
       };
       const usage = this.#d.usage.track(deviceId, state.busy, at);
-      await store.recordTelemetry(deviceId, {
+      const telemetry = {
         report, online: true,
         ...(state.signalDbm !== null && { signalSample: { at, dbm: state.signalDbm } }),
         ...(usage && { usage }),
-      });
-      if (state.firmwareVersion !== device.firmwareVersion) {
-        await store.putDevice({ ...stripRow(device), firmwareVersion: state.firmwareVersion });
+      };
+      if (state.firmwareVersion === device.firmwareVersion) {
+        await store.recordTelemetry(deviceId, telemetry);
+      } else {
+        // A new version: the report and the device row commit together (one commit, and never one without the other).
+        await store.transaction(async (tx) => {
+          await tx.recordTelemetry(deviceId, telemetry);
+          await tx.putDevice({ ...stripRow(device), firmwareVersion: state.firmwareVersion });
+        });
         this.#d.notifier.committed({ kind: 'device', deviceId, homeId: device.homeId });
       }
       const job = (await store.listJobs({ deviceId, open: true }))[0];
