@@ -67,7 +67,10 @@ export class JobRunner {
     const ended = isTerminal(next.state);
     if (ended) this.#sentAt.delete(job.id);
     if (history) this.#d.notifier.committed({ kind: 'history', event: history });
-    this.#d.notifier.committed({ kind: 'job', job: next, ended });
+    // A message that only says the device is still at it (an ack, progress, the state it reported
+    // already) refreshes lastHeardAt and nothing a decision rests on: its home is not looked at for
+    // it. The silence deadline computed before is earlier than the new one, so it is never missed.
+    if (change) this.#d.notifier.committed({ kind: 'job', job: next, ended });
     if (change) this.#d.log.info(`${job.deviceId}: ${change.from} → ${change.to}`, { reason: change.reason.message });
     await this.#act(next, event);
     // The checks ran right before the offer; such a device is installing already (EngineDeps.gateway, installsOnOffer).
