@@ -125,7 +125,10 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
     this.#rollouts = new StagedRollouts({
       store, log, notifier,
       cancel: (job, message) => this.#cancelQuietly(job.id, message),
-      moved: () => this.#scheduler.lookAtEveryHome(),
+      moved: (homeIds) => {
+        if (homeIds === null) this.#scheduler.lookAtEveryHome();
+        else for (const homeId of homeIds) this.#scheduler.changed(homeId);
+      },
     });
     this.#planner = new PlanWriter({
       store, notifier,

@@ -144,7 +144,9 @@ export function rolloutHold(rollout: Rollout, homeWave: number | undefined): Rea
       if (wave <= rollout.wave) return null;
       return {
         code: 'rollout_wave',
-        message: `Waiting for its turn in the staged rollout: this home is in wave ${wave + 1} (${rollout.rules.waves[wave]} % of homes); wave ${rollout.wave + 1} is being confirmed first.`,
+        // The same sentence while earlier waves open: it does not name the current wave, so opening one
+        // does not rewrite the reason of every update still waiting (100,000 saves in a large fleet).
+        message: `Waiting for its turn in the staged rollout: this home is in wave ${wave + 1} (${rollout.rules.waves[wave]} % of homes), which opens once the waves before it are confirmed.`,
       };
   }
 }

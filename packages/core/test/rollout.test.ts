@@ -38,7 +38,9 @@ test('rules a person gives are checked, every problem named', () => {
 test('only homes of opened waves may start; paused, stopped and aborted hold everyone with the reason', () => {
   const r = rollout();
   assert.equal(rolloutHold(r, 0), null);
-  assert.match(rolloutHold(r, 2)?.message ?? '', /wave 3 \(25 % of homes\); wave 1 is being confirmed first/);
+  assert.match(rolloutHold(r, 2)?.message ?? '', /wave 3 \(25 % of homes\), which opens once the waves before it are confirmed/);
+  // The sentence does not change as earlier waves open (each change would be saved for every waiting update).
+  assert.deepEqual(rolloutHold({ ...r, wave: 1 }, 2), rolloutHold(r, 2));
   const paused = actOnRollout(r, 'pause', 'person:ada', T0);
   assert.match(rolloutHold(paused, 0)?.message ?? '', /paused by ada/);
   assert.throws(() => actOnRollout(paused, 'pause', 'person:ada', T0), /only a running rollout/);

@@ -24,8 +24,11 @@ export interface StagedRolloutsDeps {
   notifier: Notifier;
   /** Calls off an update that has not started (an aborted rollout's). Moved on meanwhile: ignored. */
   cancel: (job: ReleaseJob, message: string) => Promise<void>;
-  /** A wave opened or a rollout stopped: the homes it holds or lets go are looked at. */
-  moved: () => void;
+  /**
+   * A rollout moved: the homes it lets go or holds are looked at — the homes of the waves that
+   * opened, or every home (`null`) when it paused, stopped, was called off or completed.
+   */
+  moved: (homeIds: readonly string[] | null) => void;
 }
 
 const RECOUNT_MS = 10 * SECOND_MS;
@@ -69,9 +72,11 @@ export class StagedRollouts {
           if (next && (await this.#d.store.saveRollout(next, rollout.version))) {
             const entry = next.log[next.log.length - 1];
             this.#d.log.info(`rollout ${rollout.releaseId}: ${entry?.message ?? next.state}`, { rolloutId: rollout.id });
+            // The last wave also holds any home the waves were not computed for (rolloutHold): everyone then.
+            const someWaves = next.state === 'running' && rollout.state === 'running' && next.wave < next.rules.waves.length - 1;
+            this.#d.moved(someWaves ? homesOpened(waves, rollout.wave, next.wave) : null);
             rollout = next;
             this.#counted.set(rollout.id, { at: now, version: rollout.version });
-            this.#d.moved();
           }
         }
         if (rollout.state === 'aborted') await this.#cancelNotStarted(rollout, jobs);
@@ -100,4 +105,11 @@ export class StagedRollouts {
       await this.#d.cancel(job, rollout.reason?.message ?? 'The staged rollout was called off.');
     }
   }
+}
+
+/** The homes of the waves after `from` up to `to` (those a wave opening lets go). */
+function homesOpened(waves: ReadonlyMap<string, number>, from: number, to: number): string[] {
+  const opened: string[] = [];
+  for (const [homeId, wave] of waves) if (wave > from && wave <= to) opened.push(homeId);
+  return opened;
 }
