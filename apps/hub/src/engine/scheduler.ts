@@ -95,13 +95,14 @@ export class Scheduler {
     this.#listeningSince = this.#d.clock.now();
   }
 
-  start(): void {
+  /** Runs `pass` (the tick, or what the engine wraps around it) every tickMs until stop(). */
+  start(pass: () => Promise<void> = () => this.tick()): void {
     this.#abort = new AbortController();
     const signal = this.#abort.signal;
     this.#loop = (async () => {
       while (!signal.aborted) {
         try {
-          await this.tick();
+          await pass();
         } catch (error) {
           this.#d.log.error('tick failed', { error: describe(error) });
         }
