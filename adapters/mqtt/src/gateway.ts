@@ -175,7 +175,10 @@ export class MqttDeviceGateway implements DeviceGateway {
       // little later, and a copy that arrives after the UNSUBSCRIBE may be dropped. So the gateway
       // unsubscribes only once none has come for a while.
       this.#lastCopyAt = performance.now();
-      while (performance.now() - this.#lastCopyAt < CATCH_UP_QUIET_MS) await sleep(CATCH_UP_QUIET_MS - (performance.now() - this.#lastCopyAt));
+      // One reading per turn: with two, the wait could come out negative (Node warns, TimeoutNegativeWarning).
+      for (let quietFor = performance.now() - this.#lastCopyAt; quietFor < CATCH_UP_QUIET_MS; quietFor = performance.now() - this.#lastCopyAt) {
+        await sleep(CATCH_UP_QUIET_MS - quietFor);
+      }
       await client.unsubscribeAsync([...subscriptions.catchUp]);
       this.#log.debug('Caught up on the retained state and availability.', { topics: subscriptions.catchUp });
     } finally {
