@@ -42,6 +42,9 @@ export class StagedRollouts {
   readonly #touched = new Set<string>();
   /** When each rollout was last counted (or its aborted leftovers cancelled), and at which version. */
   readonly #counted = new Map<string, { at: EpochMs; version: number }>();
+  /** Each rollout's state and newest wave as of the last pass. */
+  readonly #seen = new Map<string, { state: Rollout['state']; wave: number }>();
+  #firstPass = true;
 
   constructor(deps: StagedRolloutsDeps) {
     this.#d = deps;
@@ -72,18 +75,36 @@ export class StagedRollouts {
           if (next && (await this.#d.store.saveRollout(next, rollout.version))) {
             const entry = next.log[next.log.length - 1];
             this.#d.log.info(`rollout ${rollout.releaseId}: ${entry?.message ?? next.state}`, { rolloutId: rollout.id });
-            // The last wave also holds any home the waves were not computed for (rolloutHold): everyone then.
-            const someWaves = next.state === 'running' && rollout.state === 'running' && next.wave < next.rules.waves.length - 1;
-            this.#d.moved(someWaves ? homesOpened(waves, rollout.wave, next.wave) : null);
             rollout = next;
             this.#counted.set(rollout.id, { at: now, version: rollout.version });
           }
         }
         if (rollout.state === 'aborted') await this.#cancelNotStarted(rollout, jobs);
       }
+      this.#saw(rollout, waves);
       current.set(rollout.releaseId, { rollout, waves });
     }
     this.#current = current;
+    this.#firstPass = false;
+  }
+
+  /**
+   * The homes a rollout lets go or holds are looked at when it moved — here or on another instance
+   * (each pass lists the rollouts): those of the waves that opened, or every home when it paused,
+   * stopped, was called off, completed or first appeared.
+   */
+  #saw(rollout: Rollout, waves: ReadonlyMap<string, number>): void {
+    const before = this.#seen.get(rollout.id);
+    this.#seen.set(rollout.id, { state: rollout.state, wave: rollout.wave });
+    if (before === undefined) {
+      // At the first pass every home is due already.
+      if (!this.#firstPass) this.#d.moved(null);
+      return;
+    }
+    if (before.state === rollout.state && before.wave === rollout.wave) return;
+    // The last wave also holds any home the waves were not computed for (rolloutHold): everyone then.
+    const someWaves = before.state === 'running' && rollout.state === 'running' && rollout.wave < rollout.rules.waves.length - 1;
+    this.#d.moved(someWaves ? homesOpened(waves, before.wave, rollout.wave) : null);
   }
 
   #due(rollout: Rollout, now: EpochMs): boolean {
