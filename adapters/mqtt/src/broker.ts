@@ -12,9 +12,8 @@ import { MAX_PAYLOAD_BYTES } from '@firmward/protocol';
 import { clientIdRefusal, publishRefusal, subscribeRefusal, willRefusal } from './acl.ts';
 import { SHARED_SUBSCRIPTION_PREFIX } from './hub-subscriptions.ts';
 import type { CredentialCheck, Principal } from './acl.ts';
-import { consoleLogger } from '@firmward/ports';
+import { consoleLogger, LogThrottle, clip } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
-import { LogThrottle, clip } from './log-limits.ts';
 import { PacketSizeGuard } from './packet-size-guard.ts';
 import { IndexedRetainedPersistence } from './retained-index.ts';
 

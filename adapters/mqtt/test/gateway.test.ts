@@ -6,13 +6,12 @@ import { Aedes } from 'aedes';
 import { connectAsync } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { isFirmwardError } from '@firmward/core';
-import { ManualClock } from '@firmward/ports';
+import { ManualClock, clip } from '@firmward/ports';
 import { MAX_PAYLOAD_BYTES, deviceTopics, encode } from '@firmward/protocol';
 import type { Command, DeviceEvent, OfferCommand } from '@firmward/protocol';
 import { connectDevice } from '../src/device-client.ts';
 import type { DeviceConnection } from '../src/device-client.ts';
 import { MqttDeviceGateway } from '../src/gateway.ts';
-import { clip } from '../src/log-limits.ts';
 import { RecordingHandler, ackEvent, recordingLogger, sampleState, startTestBroker } from './helpers.ts';
 import type { HandlerCall, TestBroker } from './helpers.ts';
 

@@ -11,6 +11,8 @@ export { LocalNotifier } from './local-notifier.ts';
 export { ManualClock, ScaledClock, SystemClock } from './clocks.ts';
 export type { ConsoleLoggerOptions, Logger, LogLevel } from './logger.ts';
 export { consoleLogger, silentLogger } from './logger.ts';
+export { LOGGED_CHARS, LogThrottle, clip } from './log-limits.ts';
+export type { LogThrottleOptions, Repeated } from './log-limits.ts';
 export { LoopbackGateway } from './loopback-gateway.ts';
 export type { LoopbackDeviceEnd } from './loopback-gateway.ts';
 export { MemoryReleaseSource } from './memory-release-source.ts';

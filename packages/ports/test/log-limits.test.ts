@@ -1,8 +1,19 @@
-/** clip and LogThrottle on their own, on a hand-moved clock (the broker's use is in broker-abuse.test.ts). */
+/** clip and LogThrottle on their own, on a hand-moved clock (the MQTT broker's use is in adapters/mqtt/test/broker-abuse.test.ts). */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LOGGED_CHARS, LogThrottle, clip } from '../src/log-limits.ts';
-import { recordingLogger } from './helpers.ts';
+import type { Logger } from '../src/logger.ts';
+
+interface LogLine { level: 'debug' | 'info' | 'warn' | 'error'; message: string; detail: Readonly<Record<string, unknown>> | undefined }
+
+function recordingLogger(): Logger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at = (level: LogLine['level']) => (message: string, detail?: Readonly<Record<string, unknown>>) => {
+    lines.push({ level, message, detail });
+  };
+  const logger: Logger & { lines: LogLine[] } = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}
 
 describe('clip', () => {
   test('keeps short text as it is and cuts long text to 128 characters with its real length', () => {

@@ -6,7 +6,7 @@
  * line when the window ends: the log stays readable for the person who must act on it, and a
  * flood cannot fill the disk.
  */
-import type { Logger } from '@firmward/ports';
+import type { Logger } from './logger.ts';
 
 /** Characters kept of a field a peer chose (a client id, a user name, a topic). */
 export const LOGGED_CHARS = 128;
