@@ -16,7 +16,7 @@ import { HUB_CLIENT_ID_PREFIX } from './acl.ts';
 import { CatchUpCopies } from './catch-up-copies.ts';
 import { hubSubscriptions, sharedGroupRefusal } from './hub-subscriptions.ts';
 import type { HubSubscriptions } from './hub-subscriptions.ts';
-import { consoleLogger, LogThrottle, clip } from '@firmward/ports';
+import { consoleLogger, clip } from '@firmward/ports';
 import type { Logger } from '@firmward/ports';
 import { parseDeviceMessage } from './messages.ts';
 import type { DeviceMessage } from './messages.ts';
@@ -77,7 +77,6 @@ export class MqttDeviceGateway implements DeviceGateway {
   /** The tail of each device's delivery chain: one device's messages are handled one at a time, in order. */
   readonly #queues = new Map<string, Promise<void>>();
   /** A device that keeps sending what does not parse gets a few lines a minute, then a summary. */
-  readonly #rejections: LogThrottle;
   /** Retained copies already handed on during the catch-up under way (catch-up-copies.ts). */
   readonly #copies = new CatchUpCopies();
   /** When the last retained copy arrived (performance.now()). */
@@ -87,7 +86,6 @@ export class MqttDeviceGateway implements DeviceGateway {
     this.#options = options;
     this.#clock = options.clock;
     this.#log = options.logger ?? consoleLogger('info', 'mqtt-gateway');
-    this.#rejections = new LogThrottle({ log: this.#log });
   }
 
   /**
@@ -191,7 +189,6 @@ export class MqttDeviceGateway implements DeviceGateway {
     this.#client = null;
     if (client !== null) await client.endAsync();
     while (this.#queues.size > 0) await Promise.all([...this.#queues.values()]);
-    this.#rejections.close();
     this.#handler = null;
   }
 
@@ -237,12 +234,10 @@ export class MqttDeviceGateway implements DeviceGateway {
     const at = this.#clock.now();
     const result = parseDeviceMessage(topic, payload);
     if (!result.ok) {
-      // Clipped for the handler too: the topic and the error (which may quote a field name the
-      // device chose) are only for logs and history, and the engine logs them again.
+      // Clipped: the topic and the error (which may quote a field name the device chose) are only
+      // for logs and history. The handler (the engine) logs it — the one place every gateway's
+      // refusals are said, a few lines per device and topic a minute.
       const info = { deviceId: result.deviceId, topic: clip(topic), error: clip(result.error), at };
-      const from = result.deviceId ?? 'no device';
-      this.#rejections.warn(`rejected ${from}`, { what: 'rejected device messages', from, field: 'deviceId' },
-        'Rejected a device message; nothing changed.', { topic: info.topic, deviceId: result.deviceId, error: info.error });
       this.#enqueue(result.deviceId ?? NO_DEVICE, () => handler.onRejected(info));
       return;
     }

@@ -134,7 +134,8 @@ describe('MqttDeviceGateway with the embedded broker', { timeout: 20_000 }, () =
     calls.slice(0, bad.length).forEach((call, i) => {
       assert.ok(call.kind === 'rejected' && call.error.includes(bad[i]![2]), `${i}: ${call.kind === 'rejected' ? call.error : call.kind}`);
     });
-    assert.equal(gatewayLog.lines.filter((l) => l.message === 'Rejected a device message; nothing changed.').length, bad.length);
+    // Said once, by the handler (the engine logs every gateway's refusals, throttled), not here as well.
+    assert.equal(gatewayLog.lines.filter((l) => /reject/i.test(l.message)).length, 0);
   });
 
   test('a handler that throws is logged and later messages still arrive', async () => {

@@ -15,7 +15,7 @@
  */
 import type { EpochMs, Home, HomeSnapshot, Job, JobEvent, Release } from '@firmward/core';
 import type { DeviceGateway, GatewayHandler, Logger, NewHistoryEvent, Notifier, ReleaseSource, Store, Clock } from '@firmward/ports';
-import { LocalNotifier } from '@firmward/ports';
+import { LocalNotifier, LogThrottle, clip } from '@firmward/ports';
 import type { DeviceEvent, DeviceState } from '@firmward/protocol';
 import { isFirmwardError } from '@firmward/core';
 import { describe } from './engine/describe.ts';
@@ -94,7 +94,6 @@ const DEFAULT_LOOK_AT_LEAST_EVERY_SECONDS = 900;
 
 export class RolloutEngine implements GatewayHandler, PeopleEngine {
   readonly #d: EngineDeps;
-  readonly #log: Logger;
   readonly #homes = new KeyedMutex();
   readonly #instanceId: string;
   readonly notifier: Notifier;
@@ -104,11 +103,12 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
   readonly #planner: PlanWriter;
   readonly #rollouts: StagedRollouts;
   readonly #scheduler: Scheduler;
+  readonly #rejections: LogThrottle;
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
     const log = deps.log.child('engine');
-    this.#log = log;
+    this.#rejections = new LogThrottle({ log });
     const { store, clock, gateway, config } = deps;
     this.#instanceId = config.instanceId ?? crypto.randomUUID();
     const notifier = deps.notifier ?? new LocalNotifier(log);
@@ -170,6 +170,7 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
 
   async stop(): Promise<void> {
     await this.#scheduler.stop();
+    this.#rejections.close();
     // A clean stop lets the other instances take this one's homes at once.
     await this.#d.store.releaseHomes(this.#instanceId).catch((error: unknown) => this.#d.log.warn('could not let go of the homes', { error: describe(error) }));
   }
@@ -232,8 +233,13 @@ export class RolloutEngine implements GatewayHandler, PeopleEngine {
     return this.#inbox.onEvent(deviceId, event, at);
   }
 
+  /**
+   * A device message refused (by any gateway or here): logged, a few lines per device and topic
+   * a minute, then one summary — a device that repeats a bad message at will cannot fill the log.
+   */
   onRejected(info: { deviceId: string | null; topic: string; error: string; at: EpochMs }): void {
-    this.#log.warn('device message refused', info);
+    const from = info.deviceId ?? 'no device';
+    this.#rejections.warn(`${from}\u0000${info.topic}`, { what: `refused "${clip(info.topic)}" messages`, from, field: 'deviceId' }, 'device message refused', info);
   }
 
   async #cancelQuietly(jobId: string, message: string): Promise<void> {
