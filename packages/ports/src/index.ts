@@ -6,7 +6,7 @@ export type {
 export type { ImageRefusal, ReleaseSource } from './release-source.ts';
 export type { DeviceGateway, GatewayHandler } from './device-gateway.ts';
 export type { Bridge, BridgeHandler, DiscoveredDevice } from './bridge.ts';
-export type { CommittedChange, Notifier } from './notifier.ts';
+export type { CommittedChange, JobRef, Notifier } from './notifier.ts';
 export { LocalNotifier } from './local-notifier.ts';
 export { ManualClock, ScaledClock, SystemClock } from './clocks.ts';
 export type { ConsoleLoggerOptions, Logger, LogLevel } from './logger.ts';
