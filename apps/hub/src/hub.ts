@@ -11,7 +11,7 @@ import { createDdiGateway, credentialsInStore } from '@firmward/hawkbit';
 import { EmbeddedBroker, MqttDeviceGateway, credentialCheck, generateDeviceSecret, hashDeviceSecret } from '@firmward/mqtt';
 import { LocalNotifier } from '@firmward/ports';
 import type { Clock, Logger, ReleaseSource, Store } from '@firmward/ports';
-import { PostgresStore } from '@firmward/store-postgres';
+import { PostgresChangeFeed, PostgresStore } from '@firmward/store-postgres';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { EmbeddedBrokerAccess, MosquittoFilesAccess } from './broker-access.ts';
 import type { BrokerAccess } from './broker-access.ts';
@@ -117,9 +117,8 @@ function instanceIdOf(dataDir: string): string {
 
 export async function startHub(config: HubConfig, o: HubOverrides): Promise<RunningHub> {
   const log = o.log;
-  // The after-commit bus: the engine, the setup service and the live views all use this one.
-  const notifier = new LocalNotifier(log.child('notifier'));
   ownerOnlyFolder(config.dataDir, log);
+  const instanceId = instanceIdOf(config.dataDir);
   const store = await openStore(config, log);
   const stops: (() => Promise<void>)[] = [() => store.close()];
   const stop = async () => {
@@ -127,6 +126,12 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
   };
   try {
     await o.seed?.(store);
+    // The after-commit bus: the engine, the setup service and the live views all use this one. On
+    // PostgreSQL it crosses to the other instances on the database (LISTEN/NOTIFY).
+    const notifier = config.store.kind === 'postgres'
+      ? await PostgresChangeFeed.open({ url: config.store.url, instanceId, log: log.child('changes') })
+      : new LocalNotifier(log.child('notifier'));
+    if (notifier instanceof PostgresChangeFeed) stops.push(() => notifier.close());
 
     // On the embedded broker the hub's own login is new at every start; devices keep theirs (hashed
     // in the store). An external broker knows the hub by the user name and password configured for it.
@@ -254,8 +259,8 @@ export async function startHub(config: HubConfig, o: HubOverrides): Promise<Runn
     let baseUrl = '';
     const engine = new RolloutEngine({
       store, gateway, source: engineSource, clock: o.clock, log,
-      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, unreachableRetrySeconds: config.engine.unreachableRetrySeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId: instanceIdOf(config.dataDir),
-        // Several instances may share PostgreSQL: a change another made reaches this one within 30 s.
+      config: { tickMs: config.engine.tickMs, offerResendSeconds: config.engine.offerResendSeconds, unreachableRetrySeconds: config.engine.unreachableRetrySeconds, releaseRefreshSeconds: config.releases.refreshSeconds, instanceId,
+        // Several instances may share PostgreSQL: another's change arrives through the change feed; this net covers what a lost feed connection missed.
         ...(config.store.kind === 'postgres' && { lookAtLeastEverySeconds: 30 }) },
       imageUrl: (releaseId) => `${baseUrl}/firmware/${encodeURIComponent(releaseId)}`,
       // Devices check offers against the maker's metadata as mirrored here, with their own roots.

@@ -78,6 +78,13 @@ async function replans(homes: number): Promise<Replans> {
     await engine.tick(); // the first pass plans the whole fleet
     assert.equal((await real.listJobs({ open: true })).length, homes);
 
+    // Another instance's change (heard through the change feed) is planned by that instance, not here.
+    await real.putDevice(plug('h0-elsewhere', 'h0'));
+    engine.notifier.committed({ kind: 'device', deviceId: 'h0-elsewhere', homeId: 'h0', from: 'hub-b' });
+    calls.clear();
+    assert.equal(await engine.planChanged(), 0);
+    assert.equal([...calls.keys()].filter((k) => /^(get|list|insert)/.test(k)).length, 0, 'nothing read or written for it');
+
     // A second plug joins home 0 (as onboarding does: written, then announced).
     await real.putDevice(plug('h0-new', 'h0'));
     engine.notifier.committed({ kind: 'device', deviceId: 'h0-new', homeId: 'h0' });

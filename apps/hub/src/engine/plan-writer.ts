@@ -40,6 +40,8 @@ export class PlanWriter {
   }
 
   #heard(change: CommittedChange): void {
+    // Another instance plans what it committed itself.
+    if (change.from !== undefined) return;
     switch (change.kind) {
       case 'job':
         if (change.ended) this.#devices.add(change.job.deviceId);
