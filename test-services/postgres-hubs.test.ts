@@ -113,6 +113,23 @@ describe('two hubs on one PostgreSQL database', () => {
     assert.deepEqual(await b.hub.service.getJob(one.id), one);
   });
 
+  test('what one hub commits shows at once in the other\'s live stream (the change feed), once', async () => {
+    const heardOnB: string[] = [];
+    const heardOnA: string[] = [];
+    const stopB = b.hub.service.subscribe((e) => heardOnB.push(`${e.code} ${e.homeId}`));
+    const stopA = a.hub.service.subscribe((e) => heardOnA.push(`${e.code} ${e.homeId}`));
+    try {
+      await a.hub.setup.createHome({ name: 'Feed test', timeZone: 'UTC' }, 'person:alice');
+      await until('the home line on the other hub', () => heardOnB.includes('home_created feed-test'));
+      await sleep(200);
+      assert.equal(heardOnB.filter((l) => l === 'home_created feed-test').length, 1);
+      assert.equal(heardOnA.filter((l) => l === 'home_created feed-test').length, 1, 'the hub that made it heard it once');
+    } finally {
+      stopA();
+      stopB();
+    }
+  });
+
   test('a force on each hub for two devices of one home at once: exactly one starts, in every home', async () => {
     for (let h = 0; h < LAYOUT.homes; h++) {
       const homeId = fleetHomeId(h);
