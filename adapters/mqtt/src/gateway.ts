@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
 import { connect } from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { FirmwardError } from '@firmward/core';
@@ -60,6 +61,8 @@ const CATCH_UP_QUIET_MS = 500;
 
 /** Key of the delivery queue for messages whose topic names no valid device. */
 const NO_DEVICE = '';
+/** Device messages being handled at once (#inFlight): enough to keep the store's pool busy. */
+const MESSAGES_IN_FLIGHT = 100;
 
 /**
  * @example
@@ -76,6 +79,16 @@ export class MqttDeviceGateway implements DeviceGateway {
   #handler: GatewayHandler | null = null;
   /** The tail of each device's delivery chain: one device's messages are handled one at a time, in order. */
   readonly #queues = new Map<string, Promise<void>>();
+  /**
+   * Messages handed to the handler at once, across devices. When every device reports at once (a
+   * broker or hub restart), unbounded, each one's handling waited for the store at the same time
+   * and the heap grew with the fleet (bench:scale's gateway, which queues the same way: 460 MiB at
+   * 20,000 devices). Queued messages
+   * wait here, a few hundred bytes each; each device's still go in order. Safe from deadlock at this
+   * edge: nothing the handler waits for (a home's lock, the store, a publish) needs another message
+   * handled first.
+   */
+  readonly #inFlight = pLimit(MESSAGES_IN_FLIGHT);
   /** A device that keeps sending what does not parse gets a few lines a minute, then a summary. */
   /** Retained copies already handed on during the catch-up under way (catch-up-copies.ts). */
   readonly #copies = new CatchUpCopies();
@@ -248,7 +261,7 @@ export class MqttDeviceGateway implements DeviceGateway {
   #enqueue(key: string, task: () => Promise<void> | void): void {
     const previous = this.#queues.get(key) ?? Promise.resolve();
     const next = previous
-      .then(task)
+      .then(() => this.#inFlight(task))
       .catch((error: unknown) => {
         // The handler contract says it does not throw; if it does, one bad message must not stop the others.
         this.#log.error('A device message handler failed.', { deviceId: key === NO_DEVICE ? null : key, error: String(error) });
