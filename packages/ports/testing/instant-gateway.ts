@@ -14,6 +14,7 @@ import {
   PROTOCOL_VERSION, availabilitySchema, commandSchema, deviceEventSchema, deviceStateSchema, encode, parsePayload,
 } from '@firmward/protocol';
 import type { Availability, Command, DeviceEvent, DeviceState } from '@firmward/protocol';
+import pLimit from 'p-limit';
 
 export interface InstantDeviceIdentity {
   vendor: string;
@@ -43,6 +44,8 @@ export class InstantDeviceGateway implements DeviceGateway {
   readonly #devices = new Map<string, InstantDevice>();
   /** Per-device delivery chains (in order, one at a time). */
   readonly #queues = new Map<string, Promise<void>>();
+  /** Devices answering at once, as the MQTT gateway bounds messages in flight (gateway.ts, MESSAGES_IN_FLIGHT). */
+  readonly #inFlight = pLimit(100);
   #pending = 0;
   #idleWaiters: (() => void)[] = [];
   #handler: GatewayHandler | null = null;
@@ -170,10 +173,10 @@ export class InstantDeviceGateway implements DeviceGateway {
     this.#pending++;
     const previous = this.#queues.get(deviceId) ?? Promise.resolve();
     const next = previous
-      .then(() => {
+      .then(() => this.#inFlight(() => {
         const h = this.#handler;
         return h ? task(h) : undefined;
-      })
+      }))
       .catch((error: unknown) => {
         // The handler contract says it does not throw; a benchmark that sees one must say so loudly.
         process.exitCode = 1;
