@@ -12,11 +12,11 @@ import { test } from 'node:test';
 import { DEFAULT_THRESHOLDS, HOUR_MS, releaseId } from '@firmward/core';
 import type { Release } from '@firmward/core';
 import { ManualClock, MemoryReleaseSource, silentLogger } from '@firmward/ports';
-import type { DeviceGateway, Store } from '@firmward/ports';
 import { PROTOCOL_VERSION } from '@firmward/protocol';
 import type { DeviceState } from '@firmward/protocol';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { RolloutEngine } from '../src/engine.ts';
+import { counted, quietGateway } from './fixtures/counting-store.ts';
 
 const IMAGE = new Uint8Array([1, 2, 3, 4]);
 const RELEASE: Release = {
@@ -24,29 +24,12 @@ const RELEASE: Release = {
   vulnerabilitiesFixed: [], expectedInstallSeconds: 300, preflightOverrides: {}, retracted: false, recovery: { steps: ['Restart it.'] },
   image: { path: 'plug.img', lengthBytes: IMAGE.byteLength, sha256: createHash('sha256').update(IMAGE).digest('hex') },
 };
-const quietGateway: DeviceGateway = { name: 'none', start: () => Promise.resolve(), stop: () => Promise.resolve(), send: () => Promise.resolve() };
 
 function plugState(): DeviceState {
   return {
     v: PROTOCOL_VERSION, vendor: 'Acme', model: 'Plug', hardwareRevision: 'A', firmwareVersion: '1.0.0', activeSlot: 'a',
     powerSource: 'mains', batteryPercent: null, charging: false, signalDbm: -50, busy: false, freeStorageBytes: 50_000_000, healthy: true, job: null,
   };
-}
-
-/** Store calls by name while counting is on. */
-function counted(store: Store): { store: Store; calls: Map<string, number>; reads: () => number } {
-  const calls = new Map<string, number>();
-  const proxy = new Proxy(store, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== 'function' || typeof key !== 'string') return value;
-      return (...args: unknown[]) => {
-        calls.set(key, (calls.get(key) ?? 0) + 1);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: proxy, calls, reads: () => [...calls].filter(([k]) => /^(get|list)/.test(k)).reduce((n, [, c]) => n + c, 0) };
 }
 
 /**

@@ -13,9 +13,9 @@ import { test } from 'node:test';
 import { DEFAULT_THRESHOLDS, releaseId } from '@firmward/core';
 import type { Release } from '@firmward/core';
 import { ManualClock, MemoryReleaseSource, silentLogger } from '@firmward/ports';
-import type { DeviceGateway, Store } from '@firmward/ports';
 import { SqliteStore } from '@firmward/store-sqlite';
 import { RolloutEngine } from '../src/engine.ts';
+import { counted, quietGateway } from './fixtures/counting-store.ts';
 
 const IMAGE = new Uint8Array([1, 2, 3, 4]);
 function release(version: string): Release {
@@ -24,23 +24,6 @@ function release(version: string): Release {
     vulnerabilitiesFixed: [], expectedInstallSeconds: 300, preflightOverrides: {}, retracted: false, recovery: { steps: ['Restart it.'] },
     image: { path: `plug-${version}.img`, lengthBytes: IMAGE.byteLength, sha256: createHash('sha256').update(IMAGE).digest('hex') },
   };
-}
-const quietGateway: DeviceGateway = { name: 'none', start: () => Promise.resolve(), stop: () => Promise.resolve(), send: () => Promise.resolve() };
-
-/** Store calls by name while counting is on. */
-function counted(store: Store): { store: Store; calls: Map<string, number> } {
-  const calls = new Map<string, number>();
-  const proxy = new Proxy(store, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key);
-      if (typeof value !== 'function' || typeof key !== 'string') return value;
-      return (...args: unknown[]) => {
-        calls.set(key, (calls.get(key) ?? 0) + 1);
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { store: proxy, calls };
 }
 
 function plug(id: string, homeId: string, firmwareVersion = '1.0.0') {

@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock, MemoryReleaseSource } from '@firmward/ports';
-import type { DeviceGateway, Logger, Store } from '@firmward/ports';
+import type { Logger, Store } from '@firmward/ports';
 import { RolloutEngine } from '../src/engine.ts';
+import { quietGateway } from './fixtures/counting-store.ts';
 
 test('a flood of refused messages from one device is logged ten times, then summed up in one line', async () => {
   const lines: { message: string; fields: Readonly<Record<string, unknown>> | undefined }[] = [];
@@ -15,10 +16,9 @@ test('a flood of refused messages from one device is logged ten times, then summ
     warn: (message, fields) => lines.push({ message, fields }),
     child: () => log,
   };
-  const gateway: DeviceGateway = { name: 'none', start: () => Promise.resolve(), stop: () => Promise.resolve(), send: () => Promise.resolve() };
   const store = { releaseHomes: () => Promise.resolve() } as unknown as Store;
   const engine = new RolloutEngine({
-    store, gateway, source: new MemoryReleaseSource(), clock: new ManualClock(0), log,
+    store, gateway: quietGateway, source: new MemoryReleaseSource(), clock: new ManualClock(0), log,
     config: { tickMs: 1000, offerResendSeconds: 60, releaseRefreshSeconds: 3600 }, imageUrl: (r) => r,
   });
   for (let i = 0; i < 500; i++) engine.onRejected({ deviceId: 'plug', topic: 'firmward/v1/plug/state', error: 'state: payload is not valid JSON', at: i });
